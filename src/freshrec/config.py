@@ -40,3 +40,56 @@ class EventWeights:
     @property
     def types(self) -> tuple[str, ...]:
         return ("view", "click", "add_to_cart", "purchase", "rating")
+
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Hyperparameters of every model in the engine, in one place.
+
+    Defaults are chosen on the training halves of the replay benchmark (see
+    docs/benchmarks.md), never on the part that is scored.
+    """
+
+    weights: EventWeights = field(default_factory=EventWeights)
+    # collaborative filtering (ALS)
+    factors: int = 64
+    regularization: float = 0.05
+    alpha: float = 2.0
+    als_iterations: int = 15
+    cg_steps: int = 3
+    num_threads: int = 0
+    item_batch_size: int = 256
+    # what is remembered per user, and how a user's recent items form a context
+    recent_size: int = 50
+    context_size: int = 20
+    context_decay: float = 0.9
+    transition_context: int = 3
+    repeat_half_life: float = 30 * DAY
+    # item-to-item
+    cooccurrence_window: int = 20
+    transition_span: int = 3
+    max_neighbors: int = 200
+    # trending
+    trending_half_lives: tuple[float, float, float] = (DAY, 7 * DAY, 60 * DAY)
+    freshness_half_life: float = 7 * DAY
+    # content
+    content_features: int = 2**16
+    content_regularization: float = 1.0
+    content_min_events: int = 3
+    prior_strength: float = 1.0
+    # the blend
+    ranker_learning_rate: float = 0.05
+    ranker_negatives: int = 10
+    ranker_hard_negatives: int = 5
+    impression_ttl: float = 3600.0
+    # bulk fit: the tail of the training data is streamed online to teach the ranker
+    warmup_fraction: float = 0.15
+    warmup_max_events: int = 20_000
+    # fallback chain
+    source_budget_ms: float = 50.0
+    trip_after: int = 3
+    trip_cooldown_s: float = 30.0
+    random_state: int = 0

@@ -1,0 +1,168 @@
+"""The engine: one object that learns from events and answers recommendation requests.
+
+It wires the straight line of the event path together: the
+:class:`~freshrec.learner.online.OnlineLearner` writes the
+:class:`~freshrec.models.state.ModelState`, the
+:class:`~freshrec.learner.retrain.Retrainer` replaces its collaborative part
+in the background, and the :class:`~freshrec.serving.recommender.Recommender`
+reads it. One re-entrant lock keeps a request from reading half an update.
+
+>>> from freshrec.records import Event, Item
+>>> engine = Engine()
+>>> engine.add_item(Item(id="tea", categories=("drinks",)))
+>>> engine.add_item(Item(id="cup", categories=("kitchen",)))
+>>> for user in ("ann", "bob"):
+...     engine.learn_one(Event(user=user, item="tea", type="purchase", timestamp=1.0))
+...     engine.learn_one(Event(user=user, item="cup", type="purchase", timestamp=2.0))
+>>> [r.item for r in engine.similar("tea", k=1)]
+['cup']
+>>> engine.recommend("carol", k=1)[0].source  # unknown user: never an error
+'trending'
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+
+from freshrec.config import EngineConfig
+from freshrec.errors import UnknownItem
+from freshrec.learner.online import OnlineLearner
+from freshrec.learner.retrain import Retrainer
+from freshrec.models.features import Context, session_context, user_context
+from freshrec.models.state import ModelState
+from freshrec.records import Event, Item
+from freshrec.serving.fallback import CircuitBreaker
+from freshrec.serving.recommender import Recommender
+from freshrec.serving.results import Filters, Recommendation
+from freshrec.serving.sources import (
+    DEFAULT_CHAIN,
+    CategoryTrendingSource,
+    PopularitySource,
+    SimilarItemsSource,
+    Source,
+    TrendingSource,
+)
+
+NO_FILTERS = Filters()
+
+
+class Engine:
+    """Online recommender: ``learn_one`` per event, ``recommend`` per request."""
+
+    def __init__(self, config: EngineConfig | None = None,
+                 chain: Sequence[Source] | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.state = ModelState(self.config)
+        self.lock = threading.RLock()
+        self.learner = OnlineLearner(self.state)
+        self.retrainer = Retrainer(self.state, self.learner, self.lock)
+        self.breaker = CircuitBreaker(self.config.trip_after, self.config.trip_cooldown_s)
+        self.recommender = Recommender(self.state, self.breaker, self.config.source_budget_ms)
+        self.chain: list[Source] = list(chain) if chain is not None else [
+            source() for source in DEFAULT_CHAIN]
+
+    # -- learning --------------------------------------------------------------------
+    def add_item(self, item: Item) -> None:
+        """Add or update a catalog item; a new item is recommendable at once."""
+        with self.lock:
+            self.learner.add_item(item)
+
+    def learn_one(self, event: Event) -> None:
+        """Fold one event into every model; the next request reflects it."""
+        with self.lock:
+            self.learner.learn_one(event)
+
+    def fit(self, records: Iterable[Item | Event]) -> None:
+        """Bulk-load history, train in full, and teach the ranker on the most recent part.
+
+        The bulk of the history only updates counts (fast); ALS is trained on it;
+        then the most recent slice is streamed online exactly as live traffic
+        would be (recommend, then learn), which teaches the blend how much each
+        source is worth; finally everything is trained in full once more.
+        """
+        records = list(records)
+        events = sum(1 for r in records if isinstance(r, Event))
+        warmup = min(int(events * self.config.warmup_fraction), self.config.warmup_max_events)
+        bulk_until = events - warmup
+        seen = 0
+        with self.lock:
+            for position, record in enumerate(records):
+                if isinstance(record, Item):
+                    self.learner.add_item(record)
+                    continue
+                if seen == bulk_until:
+                    tail = records[position:]
+                    break
+                self.learner.learn_one(record, fold_in=False)
+                seen += 1
+            else:
+                tail = []
+        self.retrainer.train()
+        for record in tail:
+            if isinstance(record, Item):
+                self.add_item(record)
+            else:
+                self.recommend(record.user, k=10, filters=Filters(exclude_seen=False))
+                self.learn_one(record)
+        if tail:
+            self.retrainer.train()
+
+    def retrain(self, background: bool = True) -> bool:
+        """Start a full retraining; False if one is already running."""
+        return self.retrainer.start() if background else self.retrainer.train()
+
+    def forget_user(self, user_id: str) -> bool:
+        """Forget a user's profile and vector (erasure); True if the user was known."""
+        with self.lock:
+            index = self.state.users.get(user_id)
+            if index is None:
+                return False
+            self.state.users.forget(user_id)
+            self.state.als.forget_user(index)
+            self.learner.impressions.pop(index, None)
+            return True
+
+    # -- serving ---------------------------------------------------------------------
+    def recommend(self, user_id: str, k: int = 10,
+                  filters: Filters = NO_FILTERS) -> list[Recommendation]:
+        """Top ``k`` for a user; an unknown user gets trending items, never an error."""
+        with self.lock:
+            context = user_context(self.state, user_id)
+            answer, chosen = self.recommender.rank(self.chain, context, k, filters)
+            if context.user is not None:
+                self.learner.remember_impression(context.user, chosen)
+            return answer
+
+    def recommend_for_session(self, recent_items: Sequence[str], k: int = 10,
+                              filters: Filters = NO_FILTERS) -> list[Recommendation]:
+        """Top ``k`` for an anonymous session from the items it touched, oldest first."""
+        with self.lock:
+            context = session_context(self.state, recent_items)
+            return self.recommender.rank(self.chain, context, k, filters)[0]
+
+    def similar(self, item_id: str, k: int = 10,
+                filters: Filters = NO_FILTERS) -> list[Recommendation]:
+        """Items like ``item_id``: bought together, or close in taste or content."""
+        with self.lock:
+            index = self.state.items.get(item_id)
+            if index is None:
+                raise UnknownItem(item_id)
+            chain: list[Source] = [SimilarItemsSource(index), CategoryTrendingSource(index),
+                                   TrendingSource(), PopularitySource()]
+            context = Context()
+            return self.recommender.rank(chain, context, k, filters, also_exclude=[index])[0]
+
+    def trending(self, k: int = 10, category: str | None = None,
+                 filters: Filters = NO_FILTERS) -> list[Recommendation]:
+        """What is popular right now, overall or in one category."""
+        with self.lock:
+            if category is not None:
+                filters = Filters(exclude_seen=False, category=category,
+                                  available_only=filters.available_only, exclude=filters.exclude)
+            chain: list[Source] = [TrendingSource(), PopularitySource()]
+            return self.recommender.rank(chain, Context(), k, filters)[0]
+
+    @property
+    def model_version(self) -> str:
+        return self.state.model_version

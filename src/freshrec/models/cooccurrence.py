@@ -1,0 +1,160 @@
+"""Item-to-item co-occurrence, updated per event: "people who took this also took".
+
+Two kinds of pairs are counted from each user's recent items:
+
+* ``neighbors``: symmetric co-occurrence within a window of recent items,
+  weighted down with the distance between the two events (items bought or
+  watched together matter more than items years apart);
+* ``transitions``: directed "after j came i" for the last few items, which
+  carries the order of a session (the next episode, the matching lid).
+
+Neighbour lists are capped per item: a list that doubles past the cap is cut
+back to its strongest pairs, so memory and scoring time stay bounded however
+long the stream runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from freshrec.models._arrays import grown
+
+Pairs = dict[int, float]
+
+
+class PairCounts:
+    """Capped weighted pair counts with per-row numpy views for fast scoring."""
+
+    def __init__(self, max_neighbors: int) -> None:
+        self.max_neighbors = max_neighbors
+        self.rows: list[Pairs] = []
+        self._arrays: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None] = []
+
+    def _ensure(self, item: int) -> None:
+        while len(self.rows) <= item:
+            self.rows.append({})
+            self._arrays.append(None)
+
+    def add(self, a: int, b: int, weight: float) -> None:
+        self._ensure(max(a, b))
+        row = self.rows[a]
+        row[b] = row.get(b, 0.0) + weight
+        self._arrays[a] = None
+        if len(row) > 2 * self.max_neighbors:
+            strongest = sorted(row.items(), key=lambda pair: pair[1], reverse=True)
+            self.rows[a] = dict(strongest[: self.max_neighbors])
+
+    def row_arrays(self, item: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Neighbour indices and weights of ``item`` as arrays (cached until it changes)."""
+        if item >= len(self.rows):
+            return _EMPTY
+        cached = self._arrays[item]
+        if cached is None:
+            row = self.rows[item]
+            cached = (np.fromiter(row.keys(), dtype=np.int64, count=len(row)),
+                      np.fromiter(row.values(), dtype=np.float64, count=len(row)))
+            self._arrays[item] = cached
+        return cached
+
+    def get(self, a: int, b: int) -> float:
+        return self.rows[a].get(b, 0.0) if a < len(self.rows) else 0.0
+
+    def forget_item_pairs(self, a: int, b: int, weight: float) -> None:
+        if a < len(self.rows) and b in self.rows[a]:
+            left = self.rows[a][b] - weight
+            if left <= 1e-9:
+                del self.rows[a][b]
+            else:
+                self.rows[a][b] = left
+            self._arrays[a] = None
+
+
+_EMPTY: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] = (
+    np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
+
+
+class ItemCooccurrence:
+    """Online co-occurrence and transition counts with cosine-normalised scores.
+
+    >>> model = ItemCooccurrence(window=5, transition_span=1)
+    >>> for item in (0, 1, 2):
+    ...     model.learn_one(item, model_recent := [(i, 0.0) for i in range(item)])
+    >>> sorted(model.neighbors.rows[0])
+    [1, 2]
+    >>> model.transition_scores([(1, 1.0)], 3).argmax()
+    np.int64(2)
+    """
+
+    def __init__(self, window: int = 20, transition_span: int = 3, max_neighbors: int = 200,
+                 distance_decay: float = 0.1, smoothing: float = 2.0,
+                 target_exponent: float = 0.5) -> None:
+        self.window = window
+        self.transition_span = transition_span
+        self.max_neighbors = max_neighbors
+        self.distance_decay = distance_decay
+        self.smoothing = smoothing
+        self.target_exponent = target_exponent
+        self.neighbors = PairCounts(max_neighbors)
+        self.transitions = PairCounts(max_neighbors)
+        self.occurrences = np.zeros(0, dtype=np.float64)
+
+    def pair_weight(self, distance: int) -> float:
+        """Weight of a pair ``distance`` events apart (1 = adjacent)."""
+        return 1.0 / (1.0 + self.distance_decay * (distance - 1))
+
+    def learn_one(self, item: int, recent: Sequence[tuple[int, float]]) -> None:
+        """Count ``item`` against the user's recent items (oldest first, before this event)."""
+        self.occurrences = grown(self.occurrences, item + 1)
+        self.occurrences[item] += 1.0
+        start = max(0, len(recent) - self.window)
+        distance = 0
+        for position in range(len(recent) - 1, start - 1, -1):
+            other = recent[position][0]
+            distance += 1
+            if other == item:
+                continue
+            weight = self.pair_weight(distance)
+            self.neighbors.add(item, other, weight)
+            self.neighbors.add(other, item, weight)
+            if distance <= self.transition_span:
+                self.transitions.add(other, item, 1.0 / distance)
+
+    def norm(self, items: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """Cosine denominators: the square root of each item's (smoothed) event count."""
+        counts = np.zeros(items.shape[0], dtype=np.float64)
+        inside = items < self.occurrences.shape[0]
+        counts[inside] = self.occurrences[items[inside]]
+        return np.sqrt(counts + self.smoothing)
+
+    def _aggregate(self, pairs: PairCounts, context: Sequence[tuple[int, float]],
+                   n_items: int) -> np.ndarray[Any, Any]:
+        indices, weights = [], []
+        for item, strength in context:
+            neighbours, counts = pairs.row_arrays(item)
+            if neighbours.size == 0:
+                continue
+            origin = self.norm(np.array([item]))[0]
+            indices.append(neighbours)
+            weights.append(counts * (strength / origin)
+                           / self.norm(neighbours) ** (2.0 * self.target_exponent))
+        if not indices:
+            return np.zeros(n_items, dtype=np.float64)
+        index = np.concatenate(indices)
+        keep = index < n_items
+        return np.bincount(index[keep], weights=np.concatenate(weights)[keep], minlength=n_items)
+
+    def scores(self, context: Sequence[tuple[int, float]], n_items: int) -> np.ndarray[Any, Any]:
+        """Sum of cosine similarities to the context items, each weighted by its strength."""
+        return self._aggregate(self.neighbors, context, n_items)
+
+    def transition_scores(self, context: Sequence[tuple[int, float]],
+                          n_items: int) -> np.ndarray[Any, Any]:
+        """How strongly each item tends to follow the context items."""
+        return self._aggregate(self.transitions, context, n_items)
+
+    def similar(self, item: int, n_items: int) -> np.ndarray[Any, Any]:
+        """Cosine similarity of every item to ``item``."""
+        return self._aggregate(self.neighbors, [(item, 1.0)], n_items)

@@ -1,0 +1,97 @@
+"""Everything the engine has learned, in one object that snapshots as a whole."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from freshrec.config import EngineConfig
+from freshrec.models._arrays import grown
+from freshrec.models.als import OnlineALS
+from freshrec.models.content import ContentEncoder, ContentProjection
+from freshrec.models.cooccurrence import ItemCooccurrence
+from freshrec.models.items import ItemIndex
+from freshrec.models.ranker import OnlineRanker
+from freshrec.models.trending import Trending
+from freshrec.models.users import UserIndex
+
+
+class ItemUsers:
+    """For each item, its users and their summed weights: what item fold-in solves from."""
+
+    def __init__(self) -> None:
+        self.positions: list[dict[int, int]] = []
+        self.users: list[np.ndarray[Any, Any]] = []
+        self.confidence: list[np.ndarray[Any, Any]] = []
+        self.sizes: list[int] = []
+
+    def add(self, item: int, user: int, weight: float) -> None:
+        while len(self.positions) <= item:
+            self.positions.append({})
+            self.users.append(np.zeros(4, dtype=np.int64))
+            self.confidence.append(np.zeros(4, dtype=np.float32))
+            self.sizes.append(0)
+        slot = self.positions[item].get(user)
+        if slot is None:
+            slot = self.sizes[item]
+            self.sizes[item] += 1
+            self.positions[item][user] = slot
+            self.users[item] = grown(self.users[item], slot + 1)
+            self.confidence[item] = grown(self.confidence[item], slot + 1)
+            self.users[item][slot] = user
+        self.confidence[item][slot] += weight
+
+    def of(self, item: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        if item >= len(self.sizes):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        size = self.sizes[item]
+        return self.users[item][:size], self.confidence[item][:size]
+
+    def remove_user(self, item: int, user: int) -> None:
+        if item >= len(self.positions) or user not in self.positions[item]:
+            return
+        slot = self.positions[item].pop(user)
+        last = self.sizes[item] - 1
+        if slot != last:
+            moved = int(self.users[item][last])
+            self.users[item][slot] = moved
+            self.confidence[item][slot] = self.confidence[item][last]
+            self.positions[item][moved] = slot
+        self.sizes[item] = last
+
+
+@dataclass
+class ModelState:
+    """The online state of every model; the learner writes it, serving reads it."""
+
+    config: EngineConfig
+    items: ItemIndex = field(default_factory=ItemIndex)
+    users: UserIndex = field(init=False)
+    item_users: ItemUsers = field(default_factory=ItemUsers)
+    trending: Trending = field(init=False)
+    cooccurrence: ItemCooccurrence = field(init=False)
+    als: OnlineALS = field(init=False)
+    encoder: ContentEncoder = field(init=False)
+    projection: ContentProjection = field(init=False)
+    ranker: OnlineRanker = field(init=False)
+    clock: float = 0.0
+    """Latest timestamp seen: decay and freshness are measured in data time."""
+    events_seen: int = 0
+    model_version: str = "untrained"
+
+    def __post_init__(self) -> None:
+        c = self.config
+        self.users = UserIndex(c.recent_size)
+        self.trending = Trending(c.trending_half_lives)
+        self.cooccurrence = ItemCooccurrence(window=c.cooccurrence_window,
+                                             transition_span=c.transition_span,
+                                             max_neighbors=c.max_neighbors)
+        self.als = OnlineALS(factors=c.factors, regularization=c.regularization, alpha=c.alpha,
+                             iterations=c.als_iterations, cg_steps=c.cg_steps,
+                             prior_strength=c.prior_strength, num_threads=c.num_threads,
+                             random_state=c.random_state)
+        self.encoder = ContentEncoder(c.content_features)
+        self.projection = ContentProjection(c.content_regularization)
+        self.ranker = OnlineRanker(learning_rate=c.ranker_learning_rate)

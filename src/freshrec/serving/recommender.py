@@ -1,0 +1,66 @@
+"""Serving: walk the fallback chain until k items that pass the filters are found."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from freshrec.models._arrays import top_k
+from freshrec.models.features import Context
+from freshrec.models.state import ModelState
+from freshrec.serving.fallback import CircuitBreaker
+from freshrec.serving.filters import allowed_items
+from freshrec.serving.results import Filters, Recommendation
+from freshrec.serving.sources import Source
+
+log = logging.getLogger(__name__)
+
+
+class Recommender:
+    """Answers from the first healthy source, filling up from the next ones."""
+
+    def __init__(self, state: ModelState, breaker: CircuitBreaker, budget_ms: float) -> None:
+        self.state = state
+        self.breaker = breaker
+        self.budget_ms = budget_ms
+
+    def rank(self, chain: Sequence[Source], context: Context, k: int, filters: Filters,
+             also_exclude: Sequence[int] = ()) -> tuple[list[Recommendation], np.ndarray[Any, Any]]:
+        """Top ``k`` for the context and the indices chosen (for impressions)."""
+        state = self.state
+        if k <= 0 or len(state.items) == 0:
+            return [], np.zeros(0, dtype=np.int64)
+        mask = allowed_items(state, filters, context)
+        if also_exclude:
+            mask[list(also_exclude)] = False
+        answer: list[Recommendation] = []
+        chosen: list[int] = []
+        for source in chain:
+            if len(answer) >= k:
+                break
+            if self.breaker.is_open(source.name):
+                continue
+            started = time.perf_counter()
+            try:
+                scored = source.score(state, context)
+            except Exception:
+                log.exception("source %s failed; falling back", source.name)
+                self.breaker.record(source.name, ok=False)
+                continue
+            elapsed_ms = (time.perf_counter() - started) * 1000.0
+            self.breaker.record(source.name, ok=elapsed_ms <= self.budget_ms)
+            if scored is None:
+                continue
+            scores = np.where(mask, scored.scores, -np.inf)
+            picked = top_k(scores, k - len(answer))
+            if picked.size == 0:
+                continue
+            for item, name in zip(picked.tolist(), scored.credit(picked), strict=True):
+                answer.append(Recommendation(state.items.ids[item], float(scores[item]), name))
+                chosen.append(item)
+            mask[picked] = False
+        return answer, np.array(chosen, dtype=np.int64)

@@ -1,0 +1,166 @@
+"""Candidate sources: each scores the whole catalog for a context, or declines.
+
+A source returns ``None`` when it has nothing to say (ALS for a user without a
+vector, co-occurrence for a user without history) so the chain moves on; it
+raises when it is broken, and the chain moves on too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from freshrec.models.features import Context, dense_features
+from freshrec.models.ranker import FEATURES, SOURCE_OF_FEATURE
+from freshrec.models.state import ModelState
+
+Array = np.ndarray[Any, Any]
+
+
+@dataclass
+class Scored:
+    """Dense scores over the catalog, and how to name the source of chosen items."""
+
+    scores: Array
+    credit: Callable[[Array], list[str]]
+
+
+class Source(Protocol):
+    name: str
+
+    def score(self, state: ModelState, context: Context) -> Scored | None: ...
+
+
+def _credit_all(name: str) -> Callable[[Array], list[str]]:
+    return lambda items: [name] * len(items)
+
+
+_ALS = FEATURES.index("als")
+_POPULARITY = FEATURES.index("popularity")
+
+
+class BlendSource:
+    """Every feature, weighted by the online ranker; credits the strongest contribution."""
+
+    name = "blend"
+
+    def score(self, state: ModelState, context: Context) -> Scored | None:
+        features = dense_features(state, context)
+        ranker = state.ranker
+
+        def credit(items: Array) -> list[str]:
+            contributions = ranker.contributions(features[items])
+            strongest = contributions.argmax(axis=1)
+            names = []
+            for row, column in zip(items.tolist(), strongest.tolist(), strict=True):
+                name = SOURCE_OF_FEATURE[column]
+                # An ALS score on an item nobody touched yet comes from its content vector.
+                if column == _ALS and features[row, _POPULARITY] == 0:
+                    name = "content"
+                names.append(name)
+            return names
+
+        return Scored(ranker.score(features), credit)
+
+
+class ALSSource:
+    name = "als"
+
+    def score(self, state: ModelState, context: Context) -> Scored | None:
+        if context.vector is None:
+            return None
+        return Scored(state.als.item_scores(context.vector, len(state.items)), _credit_all("als"))
+
+
+class CooccurrenceSource:
+    name = "cooccurrence"
+
+    def score(self, state: ModelState, context: Context) -> Scored | None:
+        if not context.recent:
+            return None
+        n = len(state.items)
+        scores = (state.cooccurrence.scores(context.recent, n)
+                  + state.cooccurrence.transition_scores(context.last, n))
+        if not scores.any():
+            return None
+        return Scored(scores, _credit_all("cooccurrence"))
+
+
+class TrendingSource:
+    name = "trending"
+
+    def score(self, state: ModelState, context: Context) -> Scored | None:
+        scores = state.trending.scores(state.clock, len(state.items), which=1)
+        if not scores.any():
+            return None
+        return Scored(scores, _credit_all("trending"))
+
+
+class PopularitySource:
+    """All-time counts, then catalog order: the last resort always answers."""
+
+    name = "popularity"
+
+    def score(self, state: ModelState, context: Context) -> Scored | None:
+        n = len(state.items)
+        # A tiny tie-breaker favours newer items when nothing has been counted yet.
+        scores = state.trending.popularity(n) + 1e-9 * state.items.first_seen[:n] / (
+            1.0 + abs(state.clock))
+        return Scored(scores, _credit_all("popularity"))
+
+
+class SimilarItemsSource:
+    """Co-occurrence blended with ALS (or content) vector cosine, for one item."""
+
+    name = "similar"
+
+    def __init__(self, item: int, vector_weight: float = 0.5) -> None:
+        self.item = item
+        self.vector_weight = vector_weight
+
+    def score(self, state: ModelState, context: Context) -> Scored | None:
+        n = len(state.items)
+        together = state.cooccurrence.similar(self.item, n)
+        alike = self.vector_weight * np.maximum(state.als.item_similarity(self.item, n), 0.0)
+        if not together.any() and not alike.any():
+            return None
+        no_history = state.trending.popularity(n) == 0
+        source_item_new = bool(no_history[self.item]) if self.item < n else True
+
+        def credit(items: Array) -> list[str]:
+            names = []
+            for item in items.tolist():
+                if together[item] >= alike[item]:
+                    names.append("cooccurrence")
+                else:
+                    names.append("content" if source_item_new or no_history[item] else "als")
+            return names
+
+        return Scored(together + alike, credit)
+
+
+class CategoryTrendingSource:
+    """Trending among items sharing a category with one item."""
+
+    name = "trending"
+
+    def __init__(self, item: int) -> None:
+        self.item = item
+
+    def score(self, state: ModelState, context: Context) -> Scored | None:
+        categories = state.items.categories_of(self.item)
+        if not categories:
+            return None
+        n = len(state.items)
+        mask = np.zeros(n, dtype=bool)
+        for category in categories:
+            mask |= state.items.category_mask(category)
+        scores = np.where(mask, state.trending.scores(state.clock, n, which=1) + 1e-12, 0.0)
+        return Scored(scores, _credit_all("trending"))
+
+
+DEFAULT_CHAIN: tuple[type, ...] = (BlendSource, ALSSource, CooccurrenceSource, TrendingSource,
+                                   PopularitySource)
