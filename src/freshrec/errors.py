@@ -5,6 +5,7 @@
     ├── UnknownItem          an item id the catalog has never seen
     ├── SourceUnavailable    a candidate source failed or is switched off
     ├── StoreUnavailable     a store (log, catalog, registry) cannot be reached
+    │   └── CorruptSnapshot  a model snapshot is missing or fails its checksum
     └── NotSupported         a model was asked for an operation it does not offer
 
 Every error carries a message written for the person who sent the input.
@@ -40,6 +41,10 @@ class SourceUnavailable(FreshrecError):
 
 class StoreUnavailable(FreshrecError):
     """A store could not be reached or refused the operation."""
+
+
+class CorruptSnapshot(StoreUnavailable):
+    """A saved model snapshot is missing or its bytes do not match the recorded sha256."""
 
 
 class NotSupported(FreshrecError, NotImplementedError):

@@ -1,0 +1,146 @@
+"""The ``EventLog`` contract: an append-only, deduplicating, durable log of events.
+
+Every event gets a *position*: an integer that strictly increases across the whole
+log and is never reused, not even after an erasure. Learners remember the last
+position they consumed and resume from it with ``read(after=...)``.
+
+An event with an ``id`` is stored at most once: appending it again (in a later
+batch or later in the same batch) reports it as a duplicate instead of storing it
+twice, which makes client retries safe. Events without an id are never duplicates.
+
+>>> result = AppendResult.of([1, None, 2])
+>>> (result.accepted, result.duplicates)
+(2, 1)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from freshrec.records import Event
+
+# Raw text kept for a quarantined record; enough to see what was wrong, bounded so a
+# flood of huge bad payloads cannot fill the disk.
+MAX_QUARANTINE_BYTES = 10_000
+DEFAULT_ITERATE_BATCH = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """Per input position: the assigned log position, or ``None`` for a duplicate."""
+
+    positions: list[int | None]
+    accepted: int
+    duplicates: int
+
+    @classmethod
+    def of(cls, positions: list[int | None]) -> AppendResult:
+        """Build a result, counting accepted events and duplicates from ``positions``."""
+        duplicates = positions.count(None)
+        return cls(positions=positions, accepted=len(positions) - duplicates,
+                   duplicates=duplicates)
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedRecord:
+    """A record that could not be ingested, kept for a person to look at."""
+
+    id: int
+    kind: str
+    raw: str
+    reason: str
+    created: float
+
+
+@runtime_checkable
+class EventLog(Protocol):
+    """An append-only event log; see the module docstring for positions and duplicates."""
+
+    def append(self, events: Sequence[Event]) -> AppendResult:
+        """Store ``events`` in one transaction; return only once they are durable."""
+        ...
+
+    def read(self, after: int = 0, limit: int | None = None) -> list[tuple[int, Event]]:
+        """Events with a position greater than ``after``, in position order."""
+        ...
+
+    def iterate(
+        self, after: int = 0, batch: int = DEFAULT_ITERATE_BATCH
+    ) -> Iterator[tuple[int, Event]]:
+        """Stream ``(position, event)`` after ``after``, ``batch`` rows in memory at a time."""
+        ...
+
+    def last_position(self) -> int:
+        """The highest position ever assigned (erasures do not lower it); 0 for a new log."""
+        ...
+
+    def count(self) -> int:
+        """How many events the log holds now."""
+        ...
+
+    def erase_user(self, user: str) -> int:
+        """Delete every event of ``user`` (right to erasure); return how many were deleted.
+
+        The erased ids are forgotten too, and so are quarantined records whose raw
+        text contains the user id as a JSON string: nothing about the user is kept.
+        """
+        ...
+
+    def quarantine(self, records: Sequence[tuple[str, str, str]]) -> None:
+        """Keep ``(kind, raw_json, reason)`` records, raw text cut to 10 kB, timestamped."""
+        ...
+
+    def list_quarantine(self, limit: int = 100, offset: int = 0) -> list[QuarantinedRecord]:
+        """Quarantined records, newest first."""
+        ...
+
+    def quarantine_count(self) -> int:
+        """How many records are in quarantine."""
+        ...
+
+    def close(self) -> None:
+        """Release the store; idempotent."""
+        ...
+
+
+def iterate_pages(
+    read: Callable[[int, int], list[tuple[int, Event]]], after: int, batch: int
+) -> Iterator[tuple[int, Event]]:
+    """Stream a log by repeated ``read(after, limit)`` calls (keyset pagination).
+
+    Nothing is held open between pages, so a slow consumer never blocks writers.
+    Events appended while iterating are included; erased ones may still appear if
+    their page was already read.
+    """
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
+    while True:
+        page = read(after, batch)
+        yield from page
+        if len(page) < batch:
+            return
+        after = page[-1][0]
+
+
+def truncate_raw(raw: str) -> str:
+    """Cut ``raw`` to at most :data:`MAX_QUARANTINE_BYTES` of UTF-8, on a character boundary.
+
+    >>> len(truncate_raw("é" * 6_000).encode())
+    10000
+    """
+    encoded = raw.encode("utf-8", errors="replace")
+    if len(encoded) <= MAX_QUARANTINE_BYTES:
+        return raw
+    return encoded[:MAX_QUARANTINE_BYTES].decode("utf-8", errors="ignore")
+
+
+def user_marker(user: str) -> str:
+    """The user id as it appears inside JSON text (quoted, escaped), for erasure.
+
+    >>> user_marker('u"1')
+    '"u\\\\"1"'
+    """
+    return json.dumps(user, ensure_ascii=False)

@@ -1,0 +1,127 @@
+"""``MemoryEventLog``: the event log in a Python list, for tests, demos and dry runs.
+
+A real backend, held to the same contract tests as SQLite; it just forgets
+everything when the process ends. Thread-safe through one lock.
+
+>>> from freshrec.records import Event
+>>> log = MemoryEventLog()
+>>> e = Event(user="u1", item="i1", type="view", timestamp=0.0, id="e1")
+>>> log.append([e, e]).positions
+[1, None]
+>>> log.append([e]).duplicates
+1
+>>> [(position, event.item) for position, event in log.read()]
+[(1, 'i1')]
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+from freshrec.errors import StoreUnavailable
+from freshrec.log.base import (
+    DEFAULT_ITERATE_BATCH,
+    AppendResult,
+    QuarantinedRecord,
+    iterate_pages,
+    truncate_raw,
+    user_marker,
+)
+from freshrec.records import Event
+
+
+class MemoryEventLog:
+    """An :class:`~freshrec.log.base.EventLog` in memory."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._positions: list[int] = []  # sorted, parallel to _events, for bisect
+        self._events: list[Event] = []
+        self._ids: set[str] = set()
+        self._last = 0
+        self._quarantine: list[QuarantinedRecord] = []
+        self._quarantine_last = 0
+        self._closed = False
+
+    def append(self, events: Sequence[Event]) -> AppendResult:
+        positions: list[int | None] = []
+        with self._lock:
+            self._check_open()
+            for event in events:
+                if event.id is not None:
+                    if event.id in self._ids:
+                        positions.append(None)
+                        continue
+                    self._ids.add(event.id)
+                self._last += 1
+                self._positions.append(self._last)
+                self._events.append(event)
+                positions.append(self._last)
+        return AppendResult.of(positions)
+
+    def read(self, after: int = 0, limit: int | None = None) -> list[tuple[int, Event]]:
+        with self._lock:
+            self._check_open()
+            start = bisect.bisect_right(self._positions, after)
+            stop = len(self._positions) if limit is None else start + max(limit, 0)
+            return list(zip(self._positions[start:stop], self._events[start:stop], strict=True))
+
+    def iterate(
+        self, after: int = 0, batch: int = DEFAULT_ITERATE_BATCH
+    ) -> Iterator[tuple[int, Event]]:
+        return iterate_pages(self.read, after, batch)
+
+    def last_position(self) -> int:
+        with self._lock:
+            self._check_open()
+            return self._last
+
+    def count(self) -> int:
+        with self._lock:
+            self._check_open()
+            return len(self._events)
+
+    def erase_user(self, user: str) -> int:
+        marker = user_marker(user)
+        with self._lock:
+            self._check_open()
+            kept = [(p, e) for p, e in zip(self._positions, self._events, strict=True)
+                    if e.user != user]
+            erased = len(self._events) - len(kept)
+            self._ids -= {e.id for e in self._events if e.user == user and e.id is not None}
+            self._positions = [p for p, _ in kept]
+            self._events = [e for _, e in kept]
+            self._quarantine = [r for r in self._quarantine if marker not in r.raw]
+            return erased
+
+    def quarantine(self, records: Sequence[tuple[str, str, str]]) -> None:
+        now = time.time()
+        with self._lock:
+            self._check_open()
+            for kind, raw, reason in records:
+                self._quarantine_last += 1
+                self._quarantine.append(
+                    QuarantinedRecord(self._quarantine_last, kind, truncate_raw(raw), reason, now)
+                )
+
+    def list_quarantine(self, limit: int = 100, offset: int = 0) -> list[QuarantinedRecord]:
+        with self._lock:
+            self._check_open()
+            newest_first = self._quarantine[::-1]
+            return newest_first[max(offset, 0): max(offset, 0) + max(limit, 0)]
+
+    def quarantine_count(self) -> int:
+        with self._lock:
+            self._check_open()
+            return len(self._quarantine)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreUnavailable("the in-memory event log is closed")

@@ -1,0 +1,181 @@
+"""The SnapshotStore contract, run against every backend."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from freshrec.errors import CorruptSnapshot, StoreUnavailable
+from freshrec.registry import (
+    LocalSnapshotStore,
+    MemorySnapshotStore,
+    SnapshotInfo,
+    SnapshotStore,
+)
+
+
+class SnapshotStoreContract:
+    """Subclasses supply ``make_store`` and ways to damage a saved payload."""
+
+    def make_store(self, tmp_path: Path) -> SnapshotStore:
+        raise NotImplementedError
+
+    def flip_a_byte(self, store: SnapshotStore, info: SnapshotInfo) -> None:
+        raise NotImplementedError
+
+    def remove_payload(self, store: SnapshotStore, info: SnapshotInfo) -> None:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> SnapshotStore:
+        return self.make_store(tmp_path)
+
+    def test_satisfies_the_protocol(self, store: SnapshotStore) -> None:
+        assert isinstance(store, SnapshotStore)
+
+    def test_save_then_load(self, store: SnapshotStore) -> None:
+        payload = bytes(range(256)) * 100
+        info = store.save("engine", payload, {"log_position": 1234, "events": 99})
+        assert info.sha256 == hashlib.sha256(payload).hexdigest()
+        assert (info.name, info.size, info.log_position) == ("engine", len(payload), 1234)
+        assert info.metadata == {"log_position": 1234, "events": 99}
+        assert info.created > 1_600_000_000
+        assert store.load(info) == payload
+
+    def test_latest_and_list(self, store: SnapshotStore) -> None:
+        assert store.latest() is None and store.list() == []
+        first = store.save("engine", b"one", {"log_position": 1})
+        other = store.save("ranker", b"r", {})
+        second = store.save("engine", b"two", {"log_position": 2})
+        assert store.latest() == second
+        assert store.latest("ranker") == other
+        assert store.latest("nothing") is None
+        assert store.list() == [first, other, second]
+        assert store.list("engine") == [first, second]
+        assert other.log_position is None
+
+    def test_a_flipped_byte_is_detected(self, store: SnapshotStore) -> None:
+        info = store.save("engine", b"model bytes", {})
+        self.flip_a_byte(store, info)
+        with pytest.raises(CorruptSnapshot, match=f"snapshot {info.id} is corrupt"):
+            store.load(info)
+
+    def test_a_missing_payload_is_detected(self, store: SnapshotStore) -> None:
+        info = store.save("engine", b"model bytes", {})
+        self.remove_payload(store, info)
+        with pytest.raises(CorruptSnapshot, match="missing"):
+            store.load(info)
+        assert issubclass(CorruptSnapshot, StoreUnavailable)
+
+    def test_prune_keeps_the_newest_of_each_name(self, store: SnapshotStore) -> None:
+        engines = [store.save("engine", f"e{n}".encode(), {}) for n in range(4)]
+        ranker = store.save("ranker", b"r", {})
+        assert store.prune(keep=2) == 2
+        assert store.list() == [engines[2], engines[3], ranker]
+        assert store.load(engines[3]) == b"e3"
+        assert store.prune(keep=2) == 0
+        assert store.prune(keep=0) == 3
+        assert store.latest() is None
+        with pytest.raises(ValueError, match="keep"):
+            store.prune(keep=-1)
+
+    def test_bad_input_is_refused(self, store: SnapshotStore) -> None:
+        with pytest.raises(ValueError, match="snapshot name"):
+            store.save("../escape", b"x", {})
+        with pytest.raises(ValueError, match="log_position"):
+            store.save("engine", b"x", {"log_position": "12"})
+        with pytest.raises(TypeError):
+            store.save("engine", b"x", {"weights": object()})
+        assert store.list() == []
+
+
+class TestMemorySnapshotStore(SnapshotStoreContract):
+    def make_store(self, tmp_path: Path) -> SnapshotStore:
+        return MemorySnapshotStore()
+
+    def flip_a_byte(self, store: SnapshotStore, info: SnapshotInfo) -> None:
+        payload = bytearray(store._payloads[info.id])  # type: ignore[attr-defined]
+        payload[0] ^= 0xFF
+        store._payloads[info.id] = bytes(payload)  # type: ignore[attr-defined]
+
+    def remove_payload(self, store: SnapshotStore, info: SnapshotInfo) -> None:
+        del store._payloads[info.id]  # type: ignore[attr-defined]
+
+
+class TestLocalSnapshotStore(SnapshotStoreContract):
+    def make_store(self, tmp_path: Path) -> SnapshotStore:
+        return LocalSnapshotStore(tmp_path / "snapshots")
+
+    def flip_a_byte(self, store: SnapshotStore, info: SnapshotInfo) -> None:
+        path = tmp_payload(store, info)
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))
+
+    def remove_payload(self, store: SnapshotStore, info: SnapshotInfo) -> None:
+        tmp_payload(store, info).unlink()
+
+    def test_a_save_leaves_exactly_a_payload_and_a_sidecar(self, tmp_path: Path) -> None:
+        store = LocalSnapshotStore(tmp_path / "snapshots")
+        info = store.save("engine", b"abc", {"log_position": 7})
+        names = sorted(p.name for p in (tmp_path / "snapshots").iterdir())
+        assert names == [f"{info.id}.json", f"{info.id}.snap"]
+        assert info.id == "0000000001-engine"
+
+    def test_a_new_instance_sees_the_snapshots_and_continues(self, tmp_path: Path) -> None:
+        first = LocalSnapshotStore(tmp_path / "snapshots")
+        saved = first.save("engine", b"abc", {"log_position": 7, "note": "é"})
+        second = LocalSnapshotStore(tmp_path / "snapshots")
+        assert second.latest() == saved
+        assert second.load(saved) == b"abc"
+        assert second.save("engine", b"def", {}).id == "0000000002-engine"
+
+    def test_a_failed_save_leaves_nothing_behind(self, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+        store = LocalSnapshotStore(tmp_path / "snapshots")
+        good = store.save("engine", b"good", {})
+
+        def broken_fsync(fd: int) -> None:
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(os, "fsync", broken_fsync)
+        with pytest.raises(StoreUnavailable, match="cannot save snapshot"):
+            store.save("engine", b"never", {})
+        monkeypatch.undo()
+        assert store.latest() == good
+        assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == [
+            f"{good.id}.json", f"{good.id}.snap"]
+
+    def test_prune_removes_crash_leftovers(self, tmp_path: Path) -> None:
+        directory = tmp_path / "snapshots"
+        store = LocalSnapshotStore(directory)
+        kept = store.save("engine", b"ok", {})
+        (directory / ".0000000009-engine.snap.1234abcd.tmp").write_bytes(b"half")
+        (directory / "0000000008-engine.snap").write_bytes(b"no sidecar")
+        assert store.prune(keep=5) == 0
+        assert sorted(p.name for p in directory.iterdir()) == [f"{kept.id}.json",
+                                                              f"{kept.id}.snap"]
+
+    def test_an_unreadable_sidecar_is_skipped(self, tmp_path: Path) -> None:
+        directory = tmp_path / "snapshots"
+        store = LocalSnapshotStore(directory)
+        older = store.save("engine", b"old", {})
+        newer = store.save("engine", b"new", {})
+        (directory / f"{newer.id}.json").write_text("{not json")
+        assert store.latest() == older
+
+    def test_load_refuses_an_id_that_is_not_a_snapshot_id(self, tmp_path: Path) -> None:
+        store = LocalSnapshotStore(tmp_path / "snapshots")
+        info = store.save("engine", b"x", {})
+        forged = SnapshotInfo(id="../../etc/passwd", name="engine", sha256=info.sha256,
+                              size=1, created=0.0, log_position=None)
+        with pytest.raises(CorruptSnapshot, match="not a snapshot id"):
+            store.load(forged)
+
+
+def tmp_payload(store: SnapshotStore, info: SnapshotInfo) -> Path:
+    assert isinstance(store, LocalSnapshotStore)
+    return store.directory / f"{info.id}.snap"
