@@ -41,8 +41,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
-from freshrec.errors import StoreUnavailable
 from freshrec._sqlite import SQLiteDatabase
+from freshrec.errors import StoreUnavailable
 
 SCOPES = ("admin", "ingest", "read")
 ADMIN = "admin"
