@@ -60,6 +60,78 @@ def replay(
     publish(report, console)
 
 
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+DataDir = Annotated[Path, typer.Option(help="Where the service keeps its data "
+                                            "(FRESHREC_DATA_DIR).",
+                                       envvar="FRESHREC_DATA_DIR")]
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = Path("freshrec-data"),
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the HTTP service with embedded storage (SQLite and local files) in DATA_DIR."""
+    from freshrec.service.server import run_server
+
+    run_server(data_dir=data_dir, host=host, port=port, log_level=log_level)
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[list[str], typer.Option(help="ingest, read or admin (repeatable).")],
+    name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
+    data_dir: DataDir = Path("freshrec-data"),
+) -> None:
+    """Create a key; it is printed once and only its hash is stored."""
+    from freshrec.security.keys import SQLiteKeyStore
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = SQLiteKeyStore(data_dir / "keys.sqlite")
+    try:
+        key = store.create(scope, name=name)
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    finally:
+        store.close()
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDir = Path("freshrec-data")) -> None:
+    """List keys (id, name, prefix, scopes); keys themselves are never shown again."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from freshrec.security.keys import SQLiteKeyStore
+
+    store = SQLiteKeyStore(data_dir / "keys.sqlite")
+    table = Table("id", "name", "prefix", "scopes")
+    for info in store.list():
+        table.add_row(info.id, info.name, info.prefix, ", ".join(sorted(info.scopes)))
+    store.close()
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, data_dir: DataDir = Path("freshrec-data")) -> None:
+    """Revoke a key by its id."""
+    from freshrec.security.keys import SQLiteKeyStore
+
+    store = SQLiteKeyStore(data_dir / "keys.sqlite")
+    found = store.revoke(key_id)
+    store.close()
+    if not found:
+        typer.echo(f"error: no key with id {key_id!r}", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(f"revoked {key_id}")
+
+
 @app.command()
 def demo(
     seconds: float = typer.Option(60.0, help="How long to stream."),

@@ -82,12 +82,13 @@ class EngineConfig:
     prior_strength: float = 1.0
     # the blend
     ranker_learning_rate: float = 0.05
-    ranker_negatives: int = 10
+    ranker_negatives: int = 20
     ranker_hard_negatives: int = 5
     impression_ttl: float = 3600.0
+    sample_capacity: int = 100_000
     # bulk fit: the tail of the training data is streamed online to teach the ranker
-    warmup_fraction: float = 0.15
-    warmup_max_events: int = 20_000
+    warmup_fraction: float = 0.3
+    warmup_max_events: int = 40_000
     # fallback chain
     source_budget_ms: float = 50.0
     trip_after: int = 3

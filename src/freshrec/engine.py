@@ -22,6 +22,7 @@ reads it. One re-entrant lock keeps a request from reading half an update.
 
 from __future__ import annotations
 
+import pickle
 import threading
 from collections.abc import Iterable, Sequence
 
@@ -51,9 +52,9 @@ class Engine:
     """Online recommender: ``learn_one`` per event, ``recommend`` per request."""
 
     def __init__(self, config: EngineConfig | None = None,
-                 chain: Sequence[Source] | None = None) -> None:
-        self.config = config or EngineConfig()
-        self.state = ModelState(self.config)
+                 chain: Sequence[Source] | None = None, state: ModelState | None = None) -> None:
+        self.config = state.config if state is not None else (config or EngineConfig())
+        self.state = state if state is not None else ModelState(self.config)
         self.lock = threading.RLock()
         self.learner = OnlineLearner(self.state)
         self.retrainer = Retrainer(self.state, self.learner, self.lock)
@@ -121,25 +122,36 @@ class Engine:
             self.state.users.forget(user_id)
             self.state.als.forget_user(index)
             self.learner.impressions.pop(index, None)
+            self.learner.dirty_users.discard(index)
             return True
+
+    def settle(self) -> None:
+        """Re-solve the vectors of users and items behind their events (background work)."""
+        with self.lock:
+            self.learner.flush_items()
 
     # -- serving ---------------------------------------------------------------------
     def recommend(self, user_id: str, k: int = 10,
                   filters: Filters = NO_FILTERS) -> list[Recommendation]:
         """Top ``k`` for a user; an unknown user gets trending items, never an error."""
         with self.lock:
+            index = self.state.users.get(user_id)
+            if index is not None:
+                self.learner.fold_in_user(index)
             context = user_context(self.state, user_id)
-            answer, chosen = self.recommender.rank(self.chain, context, k, filters)
-            if context.user is not None:
-                self.learner.remember_impression(context.user, chosen)
-            return answer
+            ranked = self.recommender.rank(self.chain, context, k, filters)
+            shown = ranked.impression
+            if context.user is not None and shown is not None:
+                self.learner.remember_impression(context.user, shown.candidates, shown.features,
+                                                 shown.order)
+            return ranked.items
 
     def recommend_for_session(self, recent_items: Sequence[str], k: int = 10,
                               filters: Filters = NO_FILTERS) -> list[Recommendation]:
         """Top ``k`` for an anonymous session from the items it touched, oldest first."""
         with self.lock:
             context = session_context(self.state, recent_items)
-            return self.recommender.rank(self.chain, context, k, filters)[0]
+            return self.recommender.rank(self.chain, context, k, filters).items
 
     def similar(self, item_id: str, k: int = 10,
                 filters: Filters = NO_FILTERS) -> list[Recommendation]:
@@ -151,7 +163,7 @@ class Engine:
             chain: list[Source] = [SimilarItemsSource(index), CategoryTrendingSource(index),
                                    TrendingSource(), PopularitySource()]
             context = Context()
-            return self.recommender.rank(chain, context, k, filters, also_exclude=[index])[0]
+            return self.recommender.rank(chain, context, k, filters, also_exclude=[index]).items
 
     def trending(self, k: int = 10, category: str | None = None,
                  filters: Filters = NO_FILTERS) -> list[Recommendation]:
@@ -161,8 +173,27 @@ class Engine:
                 filters = Filters(exclude_seen=False, category=category,
                                   available_only=filters.available_only, exclude=filters.exclude)
             chain: list[Source] = [TrendingSource(), PopularitySource()]
-            return self.recommender.rank(chain, Context(), k, filters)[0]
+            return self.recommender.rank(chain, Context(), k, filters).items
 
     @property
     def model_version(self) -> str:
         return self.state.model_version
+
+    # -- persistence -----------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        """Everything learned, as bytes (the service writes them with a checksum)."""
+        with self.lock:
+            return pickle.dumps(self.state, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def restore(cls, payload: bytes, chain: Sequence[Source] | None = None) -> Engine:
+        """An engine from :meth:`snapshot` bytes.
+
+        Snapshots are pickles written by this service into its own data
+        directory and verified by hash before loading; never load one from an
+        untrusted source.
+        """
+        state = pickle.loads(payload)
+        if not isinstance(state, ModelState):
+            raise TypeError("not a freshrec snapshot")
+        return cls(chain=chain, state=state)

@@ -1,27 +1,44 @@
 """The online learner: the one writer of the model state, one event at a time.
 
-Order matters inside :meth:`OnlineLearner.learn_one`: the ranker learns first,
-from the state the user saw when they were shown recommendations, then the
-counts and vectors absorb the event, so the next request reflects it.
+Order matters inside :meth:`OnlineLearner.learn_one`: the rankers learn first,
+from what the user was shown before acting, then the counts and vectors absorb
+the event, so the next request reflects it.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from freshrec.models.features import item_features, user_context
+from freshrec.models.content import content_document
 from freshrec.models.state import ModelState
 from freshrec.records import Event, Item
+
+Array = np.ndarray[Any, Any]
+MAX_IMPRESSIONS = 50_000
 
 
 @dataclass
 class Impression:
-    """What was shown to a user, kept briefly so their next action can teach the ranker."""
+    """The candidates a user was shown and their features, kept until their next action."""
 
     timestamp: float
-    items: np.ndarray
+    items: Array
+    features: Array
+    order: Array
+    """Positions into ``items`` from best to worst, as served."""
+
+
+def document(state: ModelState, index: int) -> str:
+    """The text the content model reads for an item."""
+    record = state.items.records[index]
+    if record is None:
+        return ""
+    return content_document(" ".join(p for p in (record.title, record.text) if p),
+                            record.categories)
 
 
 class OnlineLearner:
@@ -29,8 +46,13 @@ class OnlineLearner:
 
     def __init__(self, state: ModelState) -> None:
         self.state = state
-        self.impressions: dict[int, Impression] = {}
+        self.impressions: OrderedDict[int, Impression] = OrderedDict()
         self.dirty_items: set[int] = set()
+        self.dirty_users: set[int] = set()
+        """Users whose vector is behind their events: folded in before their next request."""
+        self.inline_flush = True
+        """Re-solve item vectors inside ``learn_one`` every ``item_batch_size`` events; a
+        service turns this off and calls :meth:`flush_items` from a background thread."""
         self.touched_users: set[int] = set()
         """Users and items changed since the last full training started (to re-apply)."""
         self.touched_items: set[int] = set()
@@ -42,9 +64,10 @@ class OnlineLearner:
         is_new = state.items.get(item.id) is None
         index = state.items.upsert(item, now=timestamp)
         state.clock = max(state.clock, timestamp)
+        state.content_index.set(index, document(state, index))
         if state.projection.fitted:
             untouched = not state.item_users.of(index)[0].size
-            self._set_content_prior([index], replace=is_new or untouched)
+            self._set_content_prior(index, replace=is_new or untouched)
         return index
 
     def learn_one(self, event: Event, *, fold_in: bool = True) -> None:
@@ -52,8 +75,7 @@ class OnlineLearner:
         item = state.items.ensure(event.item, event.timestamp)
         user = state.users.ensure(event.user)
         weight = state.config.weights.of(event)
-        if fold_in:
-            self._teach_ranker(event, user, item)
+        self._learn_from_impression(event, user, item)
         profile = state.users.profiles[user]
         state.cooccurrence.learn_one(item, profile.recent)
         profile.add(item, weight, event.timestamp, state.config.repeat_half_life)
@@ -65,15 +87,29 @@ class OnlineLearner:
         self.touched_users.add(user)
         self.touched_items.add(item)
         if fold_in and state.als.trained:
-            state.als.fold_in_user(user, profile.seen(), profile.confidence[: profile.n])
+            # Re-solving the user's vector waits for their next request (or the next
+            # item batch): a burst of their events then costs one solve, not one each.
+            self.dirty_users.add(user)
             self.dirty_items.add(item)
-            if len(self.dirty_items) >= state.config.item_batch_size:
+            if self.inline_flush and len(self.dirty_items) >= state.config.item_batch_size:
                 self.flush_items()
+
+    def fold_in_user(self, user: int) -> None:
+        """Bring one user's vector up to date with their events."""
+        if user in self.dirty_users:
+            self.dirty_users.discard(user)
+            profile = self.state.users.profiles[user]
+            self.state.als.fold_in_user(user, profile.seen(), profile.confidence[: profile.n])
+
+    def flush_users(self) -> None:
+        for user in list(self.dirty_users):
+            self.fold_in_user(user)
 
     def flush_items(self) -> None:
         """Re-solve the vectors of items touched since the last flush (a micro-batch)."""
         state = self.state
         als = state.als
+        self.flush_users()
         als.refresh_grams()
         for item in self.dirty_items:
             users, confidence = state.item_users.of(item)
@@ -81,41 +117,45 @@ class OnlineLearner:
         self.dirty_items.clear()
         als.refresh_grams()
 
-    def remember_impression(self, user: int, items: np.ndarray) -> None:
-        self.impressions[user] = Impression(self.state.clock, items)
-
-    def _teach_ranker(self, event: Event, user: int, item: int) -> None:
-        shown = self.impressions.get(user)
-        if shown is None or event.timestamp - shown.timestamp > self.state.config.impression_ttl:
-            return
-        # Hard negatives alone (only what was shown) teach the ranker to distrust its own
-        # top picks, a feedback loop; random catalog items keep the scale honest.
-        config = self.state.config
-        hard = shown.items[shown.items != item][: config.ranker_hard_negatives]
-        sampled = self._rng.integers(0, len(self.state.items), config.ranker_negatives)
-        negatives = np.concatenate([hard, sampled[sampled != item]])
-        if negatives.size == 0:
-            return
-        context = user_context(self.state, event.user)
-        rows = item_features(self.state, context, np.concatenate([[item], negatives]))
-        self.state.ranker.learn_one(rows[0], rows[1:])
-
-    def _set_content_prior(self, indices: list[int], replace: bool) -> None:
-        state = self.state
-        documents = [_document(state, index) for index in indices]
-        vectors = state.projection.predict(state.encoder.transform(documents))
-        for index, vector in zip(indices, vectors, strict=True):
-            state.als.set_prior(index, vector, replace_factors=replace)
+    def remember_impression(self, user: int, items: Array, features: Array, order: Array) -> None:
+        self.impressions[user] = Impression(self.state.clock, items, features, order)
+        self.impressions.move_to_end(user)
+        if len(self.impressions) > MAX_IMPRESSIONS:
+            self.impressions.popitem(last=False)
 
     def forget_impressions(self) -> None:
         self.impressions.clear()
 
+    def _learn_from_impression(self, event: Event, user: int, item: int) -> None:
+        """Log (features, chosen?) rows and teach the online ranker.
 
-def _document(state: ModelState, index: int) -> str:
-    from freshrec.models.content import content_document
+        Only items that were candidates can teach a ranker how to order
+        candidates; an item no source proposed is a retrieval miss, not a
+        ranking mistake.
+        """
+        shown = self.impressions.get(user)
+        config = self.state.config
+        if shown is None or event.timestamp - shown.timestamp > config.impression_ttl:
+            return
+        hit = np.flatnonzero(shown.items == item)
+        if hit.size == 0:
+            return
+        position = int(hit[0])
+        others = np.flatnonzero(shown.items != item)
+        if others.size == 0:
+            return
+        sampled = self._rng.choice(others, min(config.ranker_negatives, others.size),
+                                   replace=False)
+        positive = shown.features[position]
+        self.state.samples.add(np.vstack([positive[None, :], shown.features[sampled]]),
+                               np.r_[1, np.zeros(sampled.size, dtype=np.int8)])
+        # Hard negatives alone (only the top of the list) teach a ranker to distrust its
+        # own picks, a feedback loop; random candidates keep the scale honest.
+        top = shown.order[shown.order != position][: config.ranker_hard_negatives]
+        negatives = np.vstack([shown.features[top], shown.features[sampled]])
+        self.state.ranker.learn_one(positive.astype(np.float64), negatives.astype(np.float64))
 
-    record = state.items.records[index]
-    if record is None:
-        return ""
-    return content_document(" ".join(p for p in (record.title, record.text) if p),
-                            record.categories)
+    def _set_content_prior(self, index: int, replace: bool) -> None:
+        state = self.state
+        vector = state.projection.predict(state.encoder.transform([document(state, index)]))[0]
+        state.als.set_prior(index, vector, replace_factors=replace)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from freshrec.learner.online import OnlineLearner, _document
+from freshrec.learner.online import OnlineLearner, document
 from freshrec.models.state import ModelState
 
 
@@ -87,13 +87,19 @@ class Retrainer:
         started = time.perf_counter()
         with self.lock:
             matrix = interaction_matrix(self.state)
-            documents = [_document(self.state, i) for i in range(len(self.state.items))]
+            documents = [document(self.state, i) for i in range(len(self.state.items))]
+            sample_features, sample_labels = self.state.samples.snapshot()
             self.learner.touched_users.clear()
             self.learner.touched_items.clear()
         user_factors, item_factors = self.state.als.train(matrix)
         projection_inputs = self._content_inputs(documents, matrix, item_factors)
+        tree = self.state.tree_ranker.train(sample_features, sample_labels, self.state.ranker)
+        content_rows = self.state.content_index.encode(documents)
         with self.lock:
             self._install(user_factors, item_factors, documents, projection_inputs)
+            self.state.content_index.install(content_rows)
+            if tree is not None:
+                self.state.tree_ranker.model = tree
         self.trainings += 1
         self.last_duration = time.perf_counter() - started
 
@@ -120,16 +126,14 @@ class Retrainer:
             trained_items = item_factors.shape[0]
             n_items = len(state.items)
             has_events = np.array([state.item_users.of(i)[0].size > 0 for i in range(n_items)])
-            all_documents = documents + [_document(state, i) for i in range(trained_items, n_items)]
+            all_documents = documents + [document(state, i) for i in range(trained_items, n_items)]
             vectors = state.projection.predict(state.encoder.transform(all_documents))
             for index in range(n_items):
                 # Items the factorisation saw keep their trained vectors; the rest take content.
                 replace = not has_events[index] or not state.als.has_item[index]
                 state.als.set_prior(index, vectors[index], replace_factors=replace)
         learner = self.learner
-        for user in learner.touched_users:
-            profile = state.users.profiles[user]
-            state.als.fold_in_user(user, profile.seen(), profile.confidence[: profile.n])
+        learner.dirty_users |= learner.touched_users
         learner.dirty_items |= learner.touched_items
         learner.flush_items()
         learner.touched_users.clear()

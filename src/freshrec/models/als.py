@@ -99,6 +99,15 @@ class OnlineALS:
         self.trained = False
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     # -- full training ---------------------------------------------------------------
     def fit(self, confidence: sp.csr_matrix) -> None:
         """Train from scratch on a users x items matrix of summed event weights."""

@@ -83,3 +83,78 @@ class ContentProjection:
         if self.weights is None or self.intercept is None:
             raise RuntimeError("ContentProjection.predict called before fit")
         return np.asarray(features @ self.weights) + self.intercept
+
+
+class ContentIndex:
+    """Every item's content vector, for "how close is this item's text to what the user likes".
+
+    Rows are kept as small (indices, values) arrays, one per item, so adding or
+    changing an item costs one encoding and a request touches only the rows of
+    its candidates.
+
+    >>> index = ContentIndex(ContentEncoder(n_features=2**10))
+    >>> for n, text in enumerate(["red wool scarf", "red wool hat", "garden hose"]):
+    ...     index.set(n, text)
+    >>> index.similarity(np.array([1, 2]), [(0, 1.0)]).round(2).tolist()
+    [0.67, 0.0]
+    """
+
+    def __init__(self, encoder: ContentEncoder) -> None:
+        self.encoder = encoder
+        self.documents: list[str] = []
+        self._indices: list[np.ndarray[Any, Any]] = []
+        self._values: list[np.ndarray[Any, Any]] = []
+
+    def set(self, index: int, document: str) -> None:
+        while len(self.documents) <= index:
+            self.documents.append("")
+            self._indices.append(_NO_INDICES)
+            self._values.append(_NO_VALUES)
+        self.documents[index] = document
+        self._store(index, self.encoder.transform([document]))
+
+    def _store(self, index: int, row: Matrix) -> None:
+        self._indices[index] = row.indices.astype(np.int32)
+        self._values[index] = row.data.astype(np.float32)
+
+    def encode(self, documents: Sequence[str]) -> Matrix:
+        """Rows for ``documents`` with the current IDF (slow: call it outside any lock)."""
+        return self.encoder.transform(list(documents))
+
+    def install(self, rows: Matrix) -> None:
+        """Replace the first ``rows.shape[0]`` items' rows (after the IDF was refitted)."""
+        for index in range(min(rows.shape[0], len(self.documents))):
+            self._store(index, rows[index])
+
+    def _gather(self, items: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], ...]:
+        known = [i if i < len(self._indices) else -1 for i in items.tolist()]
+        indices = [self._indices[i] if i >= 0 else _NO_INDICES for i in known]
+        values = [self._values[i] if i >= 0 else _NO_VALUES for i in known]
+        rows = np.repeat(np.arange(len(known)), [a.shape[0] for a in indices])
+        return rows, np.concatenate(indices), np.concatenate(values)
+
+    def similarity(self, items: np.ndarray[Any, Any],
+                   context: Sequence[tuple[int, float]]) -> np.ndarray[Any, Any]:
+        """Cosine of each item's vector with the strength-weighted sum of the context's."""
+        if not context or items.size == 0:
+            return np.zeros(items.shape[0], dtype=np.float64)
+        context_items = np.array([item for item, _ in context], dtype=np.int64)
+        strengths = np.array([strength for _, strength in context], dtype=np.float64)
+        rows, indices, values = self._gather(context_items)
+        if indices.size == 0:
+            return np.zeros(items.shape[0], dtype=np.float64)
+        # The profile stays sparse: sorted feature ids and their summed weights.
+        features, where = np.unique(indices, return_inverse=True)
+        profile = np.bincount(where, weights=values * strengths[rows])
+        norm = float(np.sqrt(profile @ profile))
+        if norm == 0:
+            return np.zeros(items.shape[0], dtype=np.float64)
+        rows, indices, values = self._gather(items)
+        slot = np.minimum(np.searchsorted(features, indices), features.size - 1)
+        shared = features[slot] == indices
+        return np.bincount(rows[shared], weights=values[shared] * profile[slot[shared]],
+                           minlength=items.shape[0]) / norm
+
+
+_NO_INDICES = np.zeros(0, dtype=np.int32)
+_NO_VALUES = np.zeros(0, dtype=np.float32)

@@ -1,23 +1,51 @@
-"""Ranking features of items for one context (a user, or an anonymous session).
+"""Candidates and their features for one context (a user, or an anonymous session).
 
-Two paths compute the same numbers: :func:`dense_features` for every item at
-once (serving) and :func:`item_features` for a handful of items (the ranker's
-training pairs). ``tests/models/test_features.py`` pins that they agree.
+Serving is two-stage, as in most production recommenders: each source proposes
+its best items over the whole catalog (retrieval), then the ranker orders the
+union with features from every source. ``Signals`` holds the per-source scores
+of every item for one request, so each is computed once and shared by both
+stages.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from freshrec.models.ranker import FEATURES, N_FEATURES
-from freshrec.models.state import ModelState
+from freshrec.models._arrays import top_k
+
+if TYPE_CHECKING:
+    from freshrec.models.state import ModelState
 
 Array = np.ndarray[Any, Any]
-_COLUMN = {name: n for n, name in enumerate(FEATURES)}
+
+# Retrieval: how many items each source proposes.
+RETRIEVAL = (("als", 60), ("cooccurrence", 60), ("transition", 20), ("trend_short", 20),
+             ("trend_mid", 20), ("trend_long", 20), ("popularity", 20), ("repeat", 50),
+             ("young", 20))
+# Signals whose value is also given relative to the best candidate of the request.
+RELATIVE = ("als", "cooccurrence", "transition", "content", "trend_short", "repeat")
+SIGNALS = ("als", "cooccurrence", "transition", "trend_short", "trend_mid", "trend_long",
+           "popularity", "repeat", "seen", "freshness", "content")
+FEATURES = (*SIGNALS, *(f"{name}_relative" for name in RELATIVE),
+            "context_size", "has_vector")
+N_FEATURES = len(FEATURES)
+PRIOR_WEIGHTS = np.array([
+    1.0, 1.0, 1.0, 0.3, 0.3, 0.2, 0.1, 1.0, 0.0, 0.3, 0.5,  # signals
+    0.5, 0.5, 0.5, 0.3, 0.2, 0.5,                         # relative
+    0.0, 0.0,                                              # context
+])
+"""Where the online ranker starts before it has seen anything."""
+# Retrieval source -> the name an answer credits.
+CREDIT = {"als": "als", "cooccurrence": "cooccurrence", "transition": "session",
+          "trend_short": "trending", "trend_mid": "trending", "trend_long": "trending",
+          "popularity": "popularity", "repeat": "history", "young": "content"}
+YOUNG_EVENTS = 5
+"""An item with fewer events than this is young: proposed from its content and vector."""
 
 
 @dataclass
@@ -32,10 +60,6 @@ class Context:
     seen: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     repeat: Array = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
     vector: Array | None = None
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.recent and self.vector is None
 
 
 def _recent_context(state: ModelState, items: Sequence[int]) -> tuple[
@@ -68,79 +92,124 @@ def session_context(state: ModelState, item_ids: Sequence[str]) -> Context:
     if not items:
         return Context()
     recent, last = _recent_context(state, items)
-    seen = np.array(sorted(set(items)), dtype=np.int64)
-    counts = np.array([items.count(int(i)) for i in seen], dtype=np.float32)
+    seen, counts = np.unique(np.array(items, dtype=np.int64), return_counts=True)
     return Context(recent=recent, last=last, seen=seen, repeat=counts.astype(np.float64),
-                   vector=state.als.session_vector(seen, counts))
+                   vector=state.als.session_vector(seen, counts.astype(np.float32)))
 
 
-def _item_side(state: ModelState, items: Array, n_items: int) -> dict[str, Array]:
-    """Features that depend on the item only, for ``items`` (indices into the catalog)."""
-    now = state.clock
-    trending = state.trending
+class Signals:
+    """Every source's score of every item, for one context; computed on first use."""
+
+    def __init__(self, state: ModelState, context: Context) -> None:
+        self.state = state
+        self.context = context
+        self.n = len(state.items)
+
+    @cached_property
+    def als(self) -> Array:
+        return self.state.als.item_scores(self.context.vector, self.n)
+
+    @cached_property
+    def cooccurrence(self) -> Array:
+        if not self.context.recent:
+            return np.zeros(self.n)
+        return self.state.cooccurrence.scores(self.context.recent, self.n)
+
+    @cached_property
+    def transition(self) -> Array:
+        if not self.context.last:
+            return np.zeros(self.n)
+        return self.state.cooccurrence.transition_scores(self.context.last, self.n)
+
+    def _trend(self, which: int) -> Array:
+        return np.log1p(self.state.trending.scores(self.state.clock, self.n, which))
+
+    @cached_property
+    def trend_short(self) -> Array:
+        return self._trend(0)
+
+    @cached_property
+    def trend_mid(self) -> Array:
+        return self._trend(1)
+
+    @cached_property
+    def trend_long(self) -> Array:
+        return self._trend(2)
+
+    @cached_property
+    def counts(self) -> Array:
+        return self.state.trending.popularity(self.n)
+
+    @cached_property
+    def popularity(self) -> Array:
+        return np.log1p(self.counts)
+
+    @cached_property
+    def repeat(self) -> Array:
+        out = np.zeros(self.n)
+        if self.context.seen.size:
+            out[self.context.seen] = np.log1p(self.context.repeat)
+        return out
+
+    @cached_property
+    def seen(self) -> Array:
+        out = np.zeros(self.n)
+        out[self.context.seen] = 1.0
+        return out
+
+    @cached_property
+    def freshness(self) -> Array:
+        # Age counts from an item's first event, not its catalog entry: when an item
+        # was listed says nothing about whether anyone wants it.
+        age = np.maximum(0.0, self.state.clock - self.state.items.first_event[: self.n])
+        return np.nan_to_num(np.exp2(-age / self.state.config.freshness_half_life))
+
+    @cached_property
+    def young(self) -> Array:
+        """Young items scored by taste (ALS, from content while they have no events)."""
+        return np.where(self.counts < YOUNG_EVENTS, self.als + 1e-3, 0.0)
+
+    def content(self, items: Array) -> Array:
+        """Cosine between each item's text and the text of the context's recent items."""
+        return self.state.content_index.similarity(items, self.context.recent)
+
+
+def retrieve(signals: Signals, allowed: Array) -> tuple[Array, Array]:
+    """Union of each source's best allowed items, and the best rank each had in any source."""
+    best_rank: dict[int, int] = {}
+    credit: dict[int, int] = {}
+    for number, (name, size) in enumerate(RETRIEVAL):
+        scores = getattr(signals, name)
+        if not scores.any():
+            continue
+        ranked = top_k(np.where(allowed & (scores > 0), scores, -np.inf), size)
+        for rank, item in enumerate(ranked.tolist()):
+            if rank < best_rank.get(item, size + 1):
+                best_rank[item] = rank
+                credit[item] = number
+    items = np.fromiter(best_rank.keys(), dtype=np.int64, count=len(best_rank))
+    sources = np.fromiter((credit[i] for i in best_rank), dtype=np.int64, count=len(best_rank))
+    return items, sources
+
+
+def candidate_features(signals: Signals, items: Array) -> Array:
+    """Feature rows ``(len(items), N_FEATURES)`` in the order of :data:`FEATURES`."""
+    rows = np.zeros((items.shape[0], N_FEATURES), dtype=np.float32)
     columns: dict[str, Array] = {}
-    for name, which in (("trend_short", 0), ("trend_mid", 1), ("trend_long", 2)):
-        columns[name] = np.log1p(trending.scores(now, n_items, which)[items])
-    counts = trending.popularity(n_items)[items]
-    columns["popularity"] = np.log1p(counts)
-    # Age counts from an item's first event, not from its catalog entry: when an item
-    # was added says nothing about whether anyone wants it.
-    age = np.maximum(0.0, now - state.items.first_event[items])
-    columns["freshness"] = np.nan_to_num(np.exp2(-age / state.config.freshness_half_life))
-    return columns
-
-
-def dense_features(state: ModelState, context: Context) -> Array:
-    """Feature matrix ``(n_items, N_FEATURES)`` for every item in the catalog."""
-    n = len(state.items)
-    matrix = np.zeros((n, N_FEATURES), dtype=np.float64, order="F")
-    everything = np.arange(n)
-    for name, column in _item_side(state, everything, n).items():
-        matrix[:, _COLUMN[name]] = column
-    matrix[:, _COLUMN["als"]] = state.als.item_scores(context.vector, n)
-    if context.recent:
-        matrix[:, _COLUMN["cooccurrence"]] = state.cooccurrence.scores(context.recent, n)
-        matrix[:, _COLUMN["transition"]] = state.cooccurrence.transition_scores(context.last, n)
-    if context.seen.size:
-        matrix[context.seen, _COLUMN["repeat"]] = np.log1p(context.repeat)
-        matrix[context.seen, _COLUMN["seen"]] = 1.0
-    return matrix
-
-
-def item_features(state: ModelState, context: Context, items: Array) -> Array:
-    """Feature rows for a few ``items``; equal to the matching rows of :func:`dense_features`."""
-    n = len(state.items)
-    rows = np.zeros((items.shape[0], N_FEATURES), dtype=np.float64)
-    for name, column in _item_side(state, items, n).items():
-        rows[:, _COLUMN[name]] = column
-    if context.vector is not None:
-        rows[:, _COLUMN["als"]] = state.als.scores_of(context.vector, items)
-    cooccurrence = state.cooccurrence
-    for row, item in enumerate(items.tolist()):
-        rows[row, _COLUMN["cooccurrence"]] = _pair_score(state, cooccurrence.neighbors,
-                                                         context.recent, item)
-        rows[row, _COLUMN["transition"]] = _pair_score(state, cooccurrence.transitions,
-                                                       context.last, item)
-    if context.seen.size:
-        where = {int(item): n for n, item in enumerate(context.seen)}
-        for row, item in enumerate(items.tolist()):
-            slot = where.get(item)
-            if slot is not None:
-                rows[row, _COLUMN["repeat"]] = np.log1p(context.repeat[slot])
-                rows[row, _COLUMN["seen"]] = 1.0
+    for column, name in enumerate(SIGNALS):
+        values = signals.content(items) if name == "content" else getattr(signals, name)[items]
+        rows[:, column] = values
+        columns[name] = values
+    offset = len(SIGNALS)
+    for shift, name in enumerate(RELATIVE):
+        values = columns[name]
+        peak = float(values.max()) if values.size else 0.0
+        if peak > 0:
+            rows[:, offset + shift] = values / peak
+    rows[:, -2] = np.log1p(len(signals.context.recent))
+    rows[:, -1] = float(signals.context.vector is not None)
     return rows
 
 
-def _pair_score(state: ModelState, pairs: Any, context: Sequence[tuple[int, float]],
-                item: int) -> float:
-    cooccurrence = state.cooccurrence
-    total = 0.0
-    for other, strength in context:
-        count = pairs.get(other, item)
-        if count:
-            norms = cooccurrence.norm(np.array([other, item]))
-            total += count * strength / (norms[0] * norms[1])
-    return total
-
-
-__all__ = ["Context", "dense_features", "item_features", "session_context", "user_context"]
+__all__ = ["FEATURES", "Context", "Signals", "candidate_features", "retrieve",
+           "session_context", "user_context"]

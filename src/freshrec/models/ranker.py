@@ -1,11 +1,14 @@
-"""The blend: a linear ranker over source features, learned online from what users do.
+"""The blend: rankers that order the retrieved candidates using every source's features.
 
-Each candidate source (ALS, co-occurrence, trending, the user's own history,
-content) contributes features; the ranker scores an item as a weighted sum.
-Weights start from sensible priors and are then learned from the stream: when a
-user acts on an item after being shown recommendations, the item they chose is
-a positive and the items shown instead are negatives (a pairwise logistic loss,
-as in BPR), updated with AdaGrad so rare and frequent features both move.
+Two rankers share one job:
+
+* :class:`OnlineRanker`, linear, learned per event from what users do after
+  being shown recommendations (a pairwise logistic loss, as in BPR, with AdaGrad);
+  it works from the first event and never stops adapting;
+* :class:`TreeRanker`, gradient-boosted trees fitted at each full training on
+  the samples the online path logged (:class:`SampleLog`); it captures
+  interactions a linear model cannot (the same co-occurrence score means more
+  for a user with a short history) and takes over once it is fitted.
 """
 
 from __future__ import annotations
@@ -14,55 +17,33 @@ from typing import Any
 
 import numpy as np
 
-FEATURES = (
-    "als",            # user vector . item vector
-    "cooccurrence",   # similarity to the user's recent items
-    "transition",     # tendency to follow the user's last items
-    "trend_short",    # log decayed popularity, short half-life
-    "trend_mid",
-    "trend_long",
-    "popularity",     # log all-time count
-    "repeat",         # log decayed weight of the user's own past events on the item
-    "seen",           # 1 if the user has interacted with the item before
-    "freshness",      # 1 for an item whose first event was just now, decaying with time
-)
-N_FEATURES = len(FEATURES)
-
-# Which source an item is credited to when a feature dominates its score.
-SOURCE_OF_FEATURE = (
-    "als", "cooccurrence", "session", "trending", "trending", "trending", "popularity",
-    "history", "history", "trending",
-)
-
-PRIOR_WEIGHTS = np.array([1.0, 1.0, 1.0, 0.3, 0.3, 0.2, 0.1, 1.0, 0.0, 0.3])
+Array = np.ndarray[Any, Any]
 
 
 class OnlineRanker:
-    """Pairwise logistic ranker over :data:`FEATURES`.
+    """Pairwise logistic ranker, one AdaGrad step per observed choice.
 
-    >>> ranker = OnlineRanker(learning_rate=0.5)
-    >>> x = np.zeros((2, N_FEATURES)); x[0, 0] = 1.0; x[1, 3] = 1.0
+    >>> ranker = OnlineRanker(prior=np.array([1.0, 0.0]), learning_rate=0.5)
+    >>> x = np.array([[1.0, 0.0], [0.0, 1.0]])
     >>> for _ in range(50):
-    ...     ranker.learn_one(x[1], x[:1])   # users keep choosing the trending item
+    ...     ranker.learn_one(x[1], x[:1])   # users keep choosing the second kind of item
     >>> bool(ranker.score(x)[1] > ranker.score(x)[0])
     True
     """
 
-    def __init__(self, learning_rate: float = 0.05, l2: float = 1e-6,
-                 prior: np.ndarray[Any, Any] | None = None) -> None:
+    def __init__(self, prior: Array, learning_rate: float = 0.05, l2: float = 1e-6) -> None:
+        self.prior = prior
         self.learning_rate = learning_rate
         self.l2 = l2
-        self.prior = PRIOR_WEIGHTS if prior is None else prior
-        self.weights = np.array(self.prior, dtype=np.float64)
-        self._gradient_squares = np.full(N_FEATURES, 1.0)
+        self.weights = np.array(prior, dtype=np.float64)
+        self._gradient_squares = np.ones_like(self.weights)
         self.updates = 0
 
-    def score(self, features: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        """Scores of rows of ``features`` (shape ``(n, N_FEATURES)``)."""
+    def score(self, features: Array) -> Array:
         return features @ self.weights
 
-    def learn_one(self, positive: np.ndarray[Any, Any], negatives: np.ndarray[Any, Any]) -> None:
-        """One AdaGrad step on the pairs (positive, each negative)."""
+    def learn_one(self, positive: Array, negatives: Array) -> None:
+        """One step on the pairs (positive, each negative)."""
         if negatives.shape[0] == 0:
             return
         differences = positive[None, :] - negatives
@@ -77,5 +58,84 @@ class OnlineRanker:
         self.weights -= self.learning_rate * gradient / np.sqrt(self._gradient_squares)
         self.updates += 1
 
-    def contributions(self, features: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        return features * self.weights
+
+class SampleLog:
+    """A bounded log of (features, label) rows: what was shown, and what was chosen.
+
+    >>> log = SampleLog(n_features=2, capacity=3)
+    >>> log.add(np.ones((2, 2)), np.array([1, 0])); log.add(np.zeros((2, 2)), np.array([0, 0]))
+    >>> features, labels = log.snapshot()
+    >>> features.shape, labels.tolist()
+    ((3, 2), [0, 0, 0])
+    """
+
+    def __init__(self, n_features: int, capacity: int = 300_000) -> None:
+        self.capacity = capacity
+        self.features = np.zeros((capacity, n_features), dtype=np.float32)
+        self.labels = np.zeros(capacity, dtype=np.int8)
+        self.size = 0
+        self._next = 0
+
+    def add(self, features: Array, labels: Array) -> None:
+        for row, label in zip(features, labels, strict=True):
+            self.features[self._next] = row
+            self.labels[self._next] = label
+            self._next = (self._next + 1) % self.capacity
+            self.size = min(self.size + 1, self.capacity)
+
+    def snapshot(self) -> tuple[Array, Array]:
+        """A copy of the logged rows, oldest first."""
+        if self.size < self.capacity:
+            return self.features[: self.size].copy(), self.labels[: self.size].copy()
+        order = np.r_[self._next:self.capacity, 0:self._next]
+        return self.features[order], self.labels[order]
+
+    @property
+    def positives(self) -> int:
+        return int(self.labels[: self.size].sum())
+
+
+class TreeRanker:
+    """Gradient-boosted trees (scikit-learn's histogram GBDT) over the candidate features."""
+
+    def __init__(self, max_iter: int = 50, max_leaf_nodes: int = 31, learning_rate: float = 0.1,
+                 min_positives: int = 300, random_state: int = 0) -> None:
+        self.max_iter = max_iter
+        self.max_leaf_nodes = max_leaf_nodes
+        self.learning_rate = learning_rate
+        self.min_positives = min_positives
+        self.random_state = random_state
+        self.model: Any = None
+        self.last_gate: dict[str, float] = {}
+
+    def train(self, features: Array, labels: Array, baseline: OnlineRanker) -> Any:
+        """Fit trees on the older 80% of the log; keep them only if they beat ``baseline``.
+
+        The gate compares ranking quality (AUC) on the newest 20%, which neither
+        model was fitted to in this round. Returns the model, or None when there is
+        too little data or the trees do not win (the online ranker keeps serving).
+        """
+        if int(labels.sum()) < self.min_positives or int((labels == 0).sum()) == 0:
+            return None
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.metrics import roc_auc_score
+
+        cut = int(len(labels) * 0.8)
+        held_labels = labels[cut:]
+        if held_labels.min() == held_labels.max():
+            return None
+        model = HistGradientBoostingClassifier(
+            max_iter=self.max_iter, max_leaf_nodes=self.max_leaf_nodes,
+            learning_rate=self.learning_rate, early_stopping=False,
+            random_state=self.random_state)
+        model.fit(features[:cut], labels[:cut])
+        held = features[cut:]
+        tree_auc = roc_auc_score(held_labels, model._raw_predict(held).ravel())
+        linear_auc = roc_auc_score(held_labels, baseline.score(held.astype(np.float64)))
+        self.last_gate = {"tree_auc": float(tree_auc), "linear_auc": float(linear_auc)}
+        return model if tree_auc > linear_auc else None
+
+    def score(self, features: Array) -> Array:
+        # One thread: a request scores a few hundred rows, where thread start-up costs more
+        # than it saves and would steal the other core from concurrent requests.
+        return np.asarray(self.model._raw_predict(features, n_threads=1)).ravel()

@@ -10,10 +10,11 @@ import numpy as np
 from freshrec.config import EngineConfig
 from freshrec.models._arrays import grown
 from freshrec.models.als import OnlineALS
-from freshrec.models.content import ContentEncoder, ContentProjection
+from freshrec.models.content import ContentEncoder, ContentIndex, ContentProjection
 from freshrec.models.cooccurrence import ItemCooccurrence
+from freshrec.models.features import N_FEATURES, PRIOR_WEIGHTS
 from freshrec.models.items import ItemIndex
-from freshrec.models.ranker import OnlineRanker
+from freshrec.models.ranker import OnlineRanker, SampleLog, TreeRanker
 from freshrec.models.trending import Trending
 from freshrec.models.users import UserIndex
 
@@ -75,7 +76,10 @@ class ModelState:
     als: OnlineALS = field(init=False)
     encoder: ContentEncoder = field(init=False)
     projection: ContentProjection = field(init=False)
+    content_index: ContentIndex = field(init=False)
     ranker: OnlineRanker = field(init=False)
+    tree_ranker: TreeRanker = field(init=False)
+    samples: SampleLog = field(init=False)
     clock: float = 0.0
     """Latest timestamp seen: decay and freshness are measured in data time."""
     events_seen: int = 0
@@ -94,4 +98,7 @@ class ModelState:
                              random_state=c.random_state)
         self.encoder = ContentEncoder(c.content_features)
         self.projection = ContentProjection(c.content_regularization)
-        self.ranker = OnlineRanker(learning_rate=c.ranker_learning_rate)
+        self.content_index = ContentIndex(self.encoder)
+        self.ranker = OnlineRanker(PRIOR_WEIGHTS, learning_rate=c.ranker_learning_rate)
+        self.tree_ranker = TreeRanker(random_state=c.random_state)
+        self.samples = SampleLog(N_FEATURES, c.sample_capacity)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,22 @@ from freshrec.serving.results import Filters, Recommendation
 from freshrec.serving.sources import Source
 
 log = logging.getLogger(__name__)
+Array = np.ndarray[Any, Any]
+
+
+@dataclass
+class Impression:
+    """Candidates a ranker ordered, their features, and the served order (positions)."""
+
+    candidates: Array
+    features: Array
+    order: Array
+
+
+@dataclass
+class Ranked:
+    items: list[Recommendation]
+    impression: Impression | None
 
 
 class Recommender:
@@ -29,16 +46,16 @@ class Recommender:
         self.budget_ms = budget_ms
 
     def rank(self, chain: Sequence[Source], context: Context, k: int, filters: Filters,
-             also_exclude: Sequence[int] = ()) -> tuple[list[Recommendation], np.ndarray[Any, Any]]:
-        """Top ``k`` for the context and the indices chosen (for impressions)."""
+             also_exclude: Sequence[int] = ()) -> Ranked:
+        """Top ``k`` for the context, with what the learner needs to learn from it."""
         state = self.state
         if k <= 0 or len(state.items) == 0:
-            return [], np.zeros(0, dtype=np.int64)
+            return Ranked([], None)
         mask = allowed_items(state, filters, context)
         if also_exclude:
             mask[list(also_exclude)] = False
         answer: list[Recommendation] = []
-        chosen: list[int] = []
+        impression: Impression | None = None
         for source in chain:
             if len(answer) >= k:
                 break
@@ -46,7 +63,7 @@ class Recommender:
                 continue
             started = time.perf_counter()
             try:
-                scored = source.score(state, context)
+                scored = source.score(state, context, mask)
             except Exception:
                 log.exception("source %s failed; falling back", source.name)
                 self.breaker.record(source.name, ok=False)
@@ -61,6 +78,10 @@ class Recommender:
                 continue
             for item, name in zip(picked.tolist(), scored.credit(picked), strict=True):
                 answer.append(Recommendation(state.items.ids[item], float(scores[item]), name))
-                chosen.append(item)
+            if scored.impression is not None and impression is None:
+                candidates, features = scored.impression
+                where = {item: n for n, item in enumerate(candidates.tolist())}
+                order = np.array([where[i] for i in picked.tolist() if i in where], dtype=np.int64)
+                impression = Impression(candidates, features, order)
             mask[picked] = False
-        return answer, np.array(chosen, dtype=np.int64)
+        return Ranked(answer, impression)

@@ -13,8 +13,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from freshrec.models.features import Context, dense_features
-from freshrec.models.ranker import FEATURES, SOURCE_OF_FEATURE
+from freshrec.models.features import (
+    CREDIT,
+    RETRIEVAL,
+    Context,
+    Signals,
+    candidate_features,
+    retrieve,
+)
 from freshrec.models.state import ModelState
 
 Array = np.ndarray[Any, Any]
@@ -26,50 +32,62 @@ class Scored:
 
     scores: Array
     credit: Callable[[Array], list[str]]
+    impression: tuple[Array, Array] | None = None
+    """(candidates, their features) when a ranker chose: what the learner learns from."""
 
 
 class Source(Protocol):
     name: str
 
-    def score(self, state: ModelState, context: Context) -> Scored | None: ...
+    def score(self, state: ModelState, context: Context, allowed: Array) -> Scored | None: ...
 
 
 def _credit_all(name: str) -> Callable[[Array], list[str]]:
     return lambda items: [name] * len(items)
 
 
-_ALS = FEATURES.index("als")
-_POPULARITY = FEATURES.index("popularity")
+_RETRIEVAL_NAMES = [name for name, _ in RETRIEVAL]
 
 
 class BlendSource:
-    """Every feature, weighted by the online ranker; credits the strongest contribution."""
+    """Two-stage: every source proposes candidates, a ranker orders them by all features.
+
+    The gradient-boosted ranker answers once a full training has fitted it; the
+    online linear ranker answers before that. Each item is credited to the
+    source that proposed it highest.
+    """
 
     name = "blend"
 
-    def score(self, state: ModelState, context: Context) -> Scored | None:
-        features = dense_features(state, context)
-        ranker = state.ranker
+    def score(self, state: ModelState, context: Context, allowed: Array) -> Scored | None:
+        signals = Signals(state, context)
+        items, proposer = retrieve(signals, allowed)
+        if items.size == 0:
+            return None
+        features = candidate_features(signals, items)
+        tree = state.tree_ranker
+        ranked = tree.score(features) if tree.model is not None else state.ranker.score(features)
+        scores = np.full(signals.n, -np.inf)
+        scores[items] = ranked
+        names = {int(item): CREDIT[_RETRIEVAL_NAMES[source]]
+                 for item, source in zip(items.tolist(), proposer.tolist(), strict=True)}
+        counts = signals.counts
 
-        def credit(items: Array) -> list[str]:
-            contributions = ranker.contributions(features[items])
-            strongest = contributions.argmax(axis=1)
-            names = []
-            for row, column in zip(items.tolist(), strongest.tolist(), strict=True):
-                name = SOURCE_OF_FEATURE[column]
+        def credit(chosen: Array) -> list[str]:
+            out = []
+            for item in chosen.tolist():
+                name = names.get(item, "blend")
                 # An ALS score on an item nobody touched yet comes from its content vector.
-                if column == _ALS and features[row, _POPULARITY] == 0:
-                    name = "content"
-                names.append(name)
-            return names
+                out.append("content" if name == "als" and counts[item] == 0 else name)
+            return out
 
-        return Scored(ranker.score(features), credit)
+        return Scored(scores, credit, impression=(items, features))
 
 
 class ALSSource:
     name = "als"
 
-    def score(self, state: ModelState, context: Context) -> Scored | None:
+    def score(self, state: ModelState, context: Context, allowed: Array) -> Scored | None:
         if context.vector is None:
             return None
         return Scored(state.als.item_scores(context.vector, len(state.items)), _credit_all("als"))
@@ -78,7 +96,7 @@ class ALSSource:
 class CooccurrenceSource:
     name = "cooccurrence"
 
-    def score(self, state: ModelState, context: Context) -> Scored | None:
+    def score(self, state: ModelState, context: Context, allowed: Array) -> Scored | None:
         if not context.recent:
             return None
         n = len(state.items)
@@ -92,7 +110,7 @@ class CooccurrenceSource:
 class TrendingSource:
     name = "trending"
 
-    def score(self, state: ModelState, context: Context) -> Scored | None:
+    def score(self, state: ModelState, context: Context, allowed: Array) -> Scored | None:
         scores = state.trending.scores(state.clock, len(state.items), which=1)
         if not scores.any():
             return None
@@ -104,7 +122,7 @@ class PopularitySource:
 
     name = "popularity"
 
-    def score(self, state: ModelState, context: Context) -> Scored | None:
+    def score(self, state: ModelState, context: Context, allowed: Array) -> Scored | None:
         n = len(state.items)
         # A tiny tie-breaker favours newer items when nothing has been counted yet.
         scores = state.trending.popularity(n) + 1e-9 * state.items.first_seen[:n] / (
@@ -121,7 +139,7 @@ class SimilarItemsSource:
         self.item = item
         self.vector_weight = vector_weight
 
-    def score(self, state: ModelState, context: Context) -> Scored | None:
+    def score(self, state: ModelState, context: Context, allowed: Array) -> Scored | None:
         n = len(state.items)
         together = state.cooccurrence.similar(self.item, n)
         alike = self.vector_weight * np.maximum(state.als.item_similarity(self.item, n), 0.0)
@@ -150,7 +168,7 @@ class CategoryTrendingSource:
     def __init__(self, item: int) -> None:
         self.item = item
 
-    def score(self, state: ModelState, context: Context) -> Scored | None:
+    def score(self, state: ModelState, context: Context, allowed: Array) -> Scored | None:
         categories = state.items.categories_of(self.item)
         if not categories:
             return None

@@ -1,0 +1,231 @@
+"""The HTTP API: thin routes that parse input, call one runtime method, map errors.
+
+Build it with :func:`create_app` from a :class:`~freshrec.service.runtime.Runtime`;
+``freshrec serve`` does that with embedded stores in a data directory.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Match
+
+from freshrec.ingest.batches import parse_batch
+from freshrec.records import parse_event, parse_item, parse_user
+from freshrec.service import schemas
+from freshrec.service.auth import require
+from freshrec.service.errors import ApiError, install_error_handlers
+from freshrec.service.limits import BodySizeLimit
+from freshrec.service.runtime import Runtime
+from freshrec.serving.results import Filters, Recommendation
+
+MAX_EXCLUDE = 1000
+
+
+def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
+    """The FastAPI app over ``runtime``; with ``manage_lifecycle`` it starts and stops it."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await run_in_threadpool(runtime.start)
+        yield
+        if manage_lifecycle:
+            await run_in_threadpool(runtime.stop)
+
+    public_docs = runtime.settings.public_docs
+    app = FastAPI(
+        title="freshrec", version="0.1.0", lifespan=lifespan,
+        description="Recommendations that learn from every event. Every route except "
+                    "/healthz and /readyz needs 'Authorization: Bearer <key>'.",
+        docs_url="/docs" if public_docs else None,
+        openapi_url="/openapi.json" if public_docs else None, redoc_url=None,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
+    _install_metrics_middleware(app, runtime)
+    ingest = [Depends(require("ingest"))]
+    read = [Depends(require("read"))]
+    admin = [Depends(require("admin"))]
+    settings = runtime.settings
+
+    @app.post("/v1/events", dependencies=ingest, response_model=schemas.IngestAnswer,
+              openapi_extra=schemas.request_body(schemas.EventBatch), tags=["ingest"])
+    async def post_events(request: Request) -> dict[str, Any]:
+        """Store events durably (answered after the commit), then learn from them."""
+        batch = parse_batch(await request.body(), "events", parse_event, settings.max_batch)
+        result = await run_in_threadpool(runtime.ingest_events, batch.valid) if batch.valid \
+            else None
+        await _quarantine(runtime, "event", batch.rejected)
+        return {"accepted": result.accepted if result else 0,
+                "duplicates": result.duplicates if result else 0,
+                "rejected": [{"index": r.index, "error": r.error} for r in batch.rejected]}
+
+    @app.post("/v1/items", dependencies=ingest, response_model=schemas.IngestAnswer,
+              openapi_extra=schemas.request_body(schemas.ItemBatch), tags=["ingest"])
+    async def post_items(request: Request) -> dict[str, Any]:
+        """Add or replace catalog items; a new item is recommendable at once."""
+        batch = parse_batch(await request.body(), "items", parse_item, settings.max_batch)
+        if batch.valid:
+            await run_in_threadpool(runtime.ingest_items, batch.valid)
+        await _quarantine(runtime, "item", batch.rejected)
+        return {"accepted": len(batch.valid), "duplicates": 0,
+                "rejected": [{"index": r.index, "error": r.error} for r in batch.rejected]}
+
+    @app.post("/v1/users", dependencies=ingest, response_model=schemas.IngestAnswer,
+              openapi_extra=schemas.request_body(schemas.UserBatch), tags=["ingest"])
+    async def post_users(request: Request) -> dict[str, Any]:
+        """Add or replace user attributes."""
+        batch = parse_batch(await request.body(), "users", parse_user, settings.max_batch)
+        if batch.valid:
+            await run_in_threadpool(runtime.ingest_users, batch.valid)
+        await _quarantine(runtime, "user", batch.rejected)
+        return {"accepted": len(batch.valid), "duplicates": 0,
+                "rejected": [{"index": r.index, "error": r.error} for r in batch.rejected]}
+
+    @app.delete("/v1/users/{user_id}", dependencies=admin, response_model=schemas.Erased,
+                tags=["admin"])
+    async def delete_user(user_id: str) -> dict[str, Any]:
+        """Erase a user: their events, attributes and model state."""
+        return await run_in_threadpool(runtime.erase_user, _checked_id(user_id))
+
+    @app.get("/v1/users/{user_id}/recommendations", dependencies=read,
+             response_model=schemas.Recommendations, tags=["serve"])
+    def user_recommendations(
+        user_id: str,
+        k: Annotated[int, Query(ge=1, le=settings.max_k)] = 10,
+        exclude_seen: bool = True,
+        category: str | None = None,
+        exclude: Annotated[str | None, Query(description="Comma-separated item ids")] = None,
+        available_only: bool = True,
+    ) -> dict[str, Any]:
+        """Personalised top-k; an unknown user gets session/trending items, never an error."""
+        filters = Filters(exclude_seen=exclude_seen, category=category or None,
+                          available_only=available_only, exclude=_exclude_list(exclude))
+        items = runtime.engine.recommend(_checked_id(user_id), k, filters)
+        return _answer(runtime, items)
+
+    @app.get("/v1/items/{item_id}/similar", dependencies=read,
+             response_model=schemas.Recommendations, tags=["serve"])
+    def similar_items(
+        item_id: str,
+        k: Annotated[int, Query(ge=1, le=settings.max_k)] = 10,
+        category: str | None = None,
+        available_only: bool = True,
+    ) -> dict[str, Any]:
+        """Items bought or watched together with this one, or close in taste or content."""
+        filters = Filters(exclude_seen=False, category=category or None,
+                          available_only=available_only)
+        return _answer(runtime, runtime.engine.similar(_checked_id(item_id), k, filters))
+
+    @app.get("/v1/trending", dependencies=read, response_model=schemas.Recommendations,
+             tags=["serve"])
+    def trending(
+        k: Annotated[int, Query(ge=1, le=settings.max_k)] = 10,
+        category: str | None = None,
+        available_only: bool = True,
+    ) -> dict[str, Any]:
+        """What is popular right now, overall or in one category."""
+        filters = Filters(exclude_seen=False, available_only=available_only)
+        return _answer(runtime, runtime.engine.trending(k, category or None, filters))
+
+    @app.post("/v1/recommendations", dependencies=read, response_model=schemas.Recommendations,
+              tags=["serve"])
+    def session_recommendations(body: schemas.SessionRequest) -> dict[str, Any]:
+        """Recommendations for an anonymous session from the items it touched."""
+        filters = Filters(exclude_seen=body.exclude_seen, category=body.category or None,
+                          available_only=body.available_only, exclude=frozenset(body.exclude))
+        items = runtime.engine.recommend_for_session(body.recent_items, body.k, filters)
+        return _answer(runtime, items)
+
+    @app.get("/v1/quarantine", dependencies=admin, response_model=schemas.QuarantinePage,
+             tags=["admin"])
+    def quarantine(limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                   offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+        """Rejected records, newest first, with the reason each was refused."""
+        records, total = runtime.list_quarantine(limit, offset)
+        return {"total": total, "records": [
+            {"id": r.id, "kind": r.kind, "raw": r.raw, "reason": r.reason,
+             "created": r.created} for r in records]}
+
+    @app.get("/healthz", tags=["operate"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operate"])
+    def readyz(response: Response) -> dict[str, Any]:
+        """Ready once recovery finished: the models reflect every acknowledged event."""
+        if not runtime.ready:
+            response.status_code = 503
+            return {"status": "recovering"}
+        return {"status": "ready", "model": runtime.engine.model_version,
+                "events": runtime.applied_position}
+
+    @app.get("/metrics", dependencies=read, tags=["operate"])
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        runtime.metrics.learner_lag.set(
+            max(0, runtime.stores.events.last_position() - runtime.applied_position))
+        return Response(generate_latest(runtime.metrics.registry),
+                        media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _answer(runtime: Runtime, items: list[Recommendation]) -> dict[str, Any]:
+    return {"items": [{"id": r.item, "score": r.score, "source": r.source} for r in items],
+            "model": runtime.engine.model_version, "request_id": uuid.uuid4().hex}
+
+
+def _checked_id(value: str) -> str:
+    text = value.strip()
+    if not text or len(text) > 256:
+        raise ApiError(422, "the id in the path must be 1 to 256 characters")
+    return text
+
+
+def _exclude_list(raw: str | None) -> frozenset[str]:
+    if not raw:
+        return frozenset()
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    if len(ids) > MAX_EXCLUDE:
+        raise ApiError(422, f"exclude lists at most {MAX_EXCLUDE} items")
+    return frozenset(ids)
+
+
+async def _quarantine(runtime: Runtime, kind: str, rejected: list[Any]) -> None:
+    if rejected:
+        await run_in_threadpool(runtime.quarantine, kind,
+                                [(r.raw, r.error) for r in rejected])
+
+
+def _install_metrics_middleware(app: FastAPI, runtime: Runtime) -> None:
+    @app.middleware("http")
+    async def measure(request: Request,
+                      call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = _route_name(app, request)
+        runtime.metrics.latency.labels(route, request.method).observe(
+            time.perf_counter() - started)
+        runtime.metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+        return response
+
+
+def _route_name(app: FastAPI, request: Request) -> str:
+    """The route template (``/v1/users/{user_id}/recommendations``), never the raw path,
+    so user ids do not become metric labels."""
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            return getattr(route, "path", "other")
+    return "unmatched"

@@ -1,0 +1,36 @@
+"""API keys: ``Authorization: Bearer <key>``, checked against hashed keys with scopes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Request
+
+from freshrec.security.keys import KeyInfo
+from freshrec.service.errors import ApiError
+
+SCOPES = ("ingest", "read", "admin")
+
+
+def require(scope: str) -> Callable[[Request], KeyInfo]:
+    """A FastAPI dependency that admits keys holding ``scope`` (admin holds every scope)."""
+
+    def check(request: Request) -> KeyInfo:
+        header = request.headers.get("authorization")
+        if not header:
+            raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'",
+                           headers={"WWW-Authenticate": "Bearer"})
+        kind, _, key = header.partition(" ")
+        if kind.lower() != "bearer" or not key.strip():
+            raise ApiError(401, "malformed Authorization header: expected 'Bearer <key>'",
+                           headers={"WWW-Authenticate": "Bearer"})
+        info = request.app.state.runtime.stores.keys.verify(key.strip())
+        if info is None:
+            raise ApiError(401, "unknown or revoked API key",
+                           headers={"WWW-Authenticate": "Bearer"})
+        if not info.allows(scope):
+            raise ApiError(403, f"this key lacks the '{scope}' scope "
+                                f"(it has: {', '.join(sorted(info.scopes))})")
+        return info
+
+    return check

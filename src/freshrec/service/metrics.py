@@ -1,0 +1,38 @@
+"""Prometheus metrics of one service instance (its own registry, so tests can run many)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class ServiceMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("freshrec_http_requests", "HTTP requests by route and status",
+                                ["route", "method", "status"], registry=r)
+        self.latency = Histogram("freshrec_http_request_duration_seconds",
+                                 "HTTP request latency by route", ["route", "method"],
+                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.events_ingested = Counter("freshrec_events_ingested",
+                                       "Events durably stored", registry=r)
+        self.events_duplicate = Counter("freshrec_events_duplicate",
+                                        "Events recognised as duplicates by id", registry=r)
+        self.records_rejected = Counter("freshrec_records_rejected",
+                                        "Records rejected and quarantined", ["kind"], registry=r)
+        self.learner_lag = Gauge("freshrec_learner_lag_events",
+                                 "Events in the log not yet applied to the models", registry=r)
+        self.model_version = Gauge("freshrec_model_info", "The model version being served",
+                                   ["version"], registry=r)
+        self.trainings = Counter("freshrec_trainings", "Background trainings finished",
+                                 ["outcome"], registry=r)
+        self.source_failures = Counter("freshrec_source_failures",
+                                       "Candidate sources that failed or were too slow",
+                                       ["source"], registry=r)
+        self.snapshots = Counter("freshrec_snapshots", "Model snapshots written", registry=r)
+
+    def set_model_version(self, version: str) -> None:
+        self.model_version.clear()
+        self.model_version.labels(version=version).set(1)

@@ -1,0 +1,281 @@
+"""The running service's state: stores, the engine, and the background worker.
+
+Everything the HTTP layer does goes through one method here, and the CLI calls
+the same methods, so both behave alike.
+
+Recovery: on start the engine is restored from the newest snapshot whose hash
+checks out, the catalog is re-applied, and every logged event after the
+snapshot's log position is replayed. Because an ingest request answers only
+after its events are committed to the log, a crash at any moment loses nothing
+that was acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from threadpoolctl import threadpool_limits
+
+from freshrec.catalog.base import CatalogStore
+from freshrec.catalog.sqlite import SQLiteCatalogStore
+from freshrec.config import EngineConfig
+from freshrec.engine import Engine
+from freshrec.errors import CorruptSnapshot
+from freshrec.log.base import AppendResult, EventLog, QuarantinedRecord
+from freshrec.log.group_commit import GroupCommitLog
+from freshrec.log.sqlite import SQLiteEventLog
+from freshrec.records import Event, Item, User
+from freshrec.registry.snapshots import LocalSnapshotStore, SnapshotStore
+from freshrec.security.keys import KeyStore, SQLiteKeyStore
+from freshrec.service.gate import Gate
+from freshrec.service.metrics import ServiceMetrics
+from freshrec.service.settings import Settings
+
+log = logging.getLogger("freshrec")
+SNAPSHOT_NAME = "engine"
+
+
+@dataclass
+class Stores:
+    events: EventLog
+    catalog: CatalogStore
+    keys: KeyStore
+    snapshots: SnapshotStore
+
+    @classmethod
+    def embedded(cls, data_dir: Path) -> Stores:
+        """SQLite files and local snapshot files under ``data_dir``."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(
+            events=GroupCommitLog(SQLiteEventLog(data_dir / "events.sqlite")),
+            catalog=SQLiteCatalogStore(data_dir / "catalog.sqlite"),
+            keys=SQLiteKeyStore(data_dir / "keys.sqlite"),
+            snapshots=LocalSnapshotStore(data_dir / "snapshots"),
+        )
+
+    def close(self) -> None:
+        for store in (self.events, self.catalog, self.keys):
+            store.close()
+
+
+class Runtime:
+    """Owns the stores and the engine; applies, recovers, snapshots and retrains."""
+
+    def __init__(self, settings: Settings, stores: Stores,
+                 engine_config: EngineConfig | None = None) -> None:
+        self.settings = settings
+        self.stores = stores
+        self.engine_config = engine_config or EngineConfig(num_threads=settings.training_threads)
+        self.metrics = ServiceMetrics()
+        self.gate = Gate()
+        self.engine = Engine(self.engine_config)
+        self.applied_position = 0
+        self.ready = False
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._last_training_position = 0
+        self._last_training_time = time.monotonic()
+        self._last_snapshot_position = 0
+        self._last_snapshot_time = time.monotonic()
+        self._rebuild_requested = threading.Event()
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        if self.settings.admin_key:
+            self.stores.keys.ensure(self.settings.admin_key, ["admin"], name="FRESHREC_ADMIN_KEY")
+        self.recover()
+        self._worker = threading.Thread(target=self._work, name="freshrec-worker", daemon=True)
+        self._worker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join(timeout=30)
+        self.engine.retrainer.wait(timeout=60)
+        self.stores.close()
+
+    def recover(self) -> None:
+        """Snapshot + catalog + log tail: the state as of the last acknowledged event."""
+        engine, position = self._restore_snapshot()
+        self._install_engine(self._catch_up(engine, position))
+        self._last_training_position = self._last_snapshot_position = self.applied_position
+        self.ready = True
+
+    def _restore_snapshot(self) -> tuple[Engine, int]:
+        for info in reversed(self.stores.snapshots.list(SNAPSHOT_NAME)):
+            try:
+                engine = Engine.restore(self.stores.snapshots.load(info))
+            except (CorruptSnapshot, TypeError, ValueError, EOFError) as error:
+                log.warning("snapshot %s unusable (%s); trying an older one", info.id, error)
+                continue
+            log.info("restored snapshot %s at log position %s", info.id, info.log_position)
+            return engine, int(info.log_position or 0)
+        return Engine(self.engine_config), 0
+
+    def _catch_up(self, engine: Engine, position: int) -> Engine:
+        """Apply the catalog and every logged event after ``position`` to ``engine``."""
+        for item in self.stores.catalog.iter_items():
+            engine.add_item(item)
+        applied = position
+        for at, event in self.stores.events.iterate(after=position):
+            engine.learn_one(event)
+            applied = at
+        self.applied_position = max(applied, position)
+        if not engine.state.als.trained and engine.state.events_seen >= \
+                self.settings.min_train_events:
+            with threadpool_limits(self.settings.training_threads):
+                engine.retrain(background=False)
+        return engine
+
+    def _install_engine(self, engine: Engine) -> None:
+        engine.learner.inline_flush = False
+        self.engine = engine
+        self.metrics.set_model_version(engine.model_version)
+
+    # -- ingest ----------------------------------------------------------------------
+    def ingest_events(self, events: Sequence[Event]) -> AppendResult:
+        """Store durably, then apply to the engine; returns after both."""
+        with self.gate.shared():
+            result = self.stores.events.append(events)
+            engine = self.engine
+            for event, position in zip(events, result.positions, strict=True):
+                if position is not None:
+                    engine.learn_one(event)
+                    self.applied_position = max(self.applied_position, position)
+        self.metrics.events_ingested.inc(result.accepted)
+        self.metrics.events_duplicate.inc(result.duplicates)
+        return result
+
+    def ingest_items(self, items: Sequence[Item]) -> None:
+        with self.gate.shared():
+            self.stores.catalog.upsert_items(items)
+            for item in items:
+                self.engine.add_item(item)
+
+    def ingest_users(self, users: Sequence[User]) -> None:
+        self.stores.catalog.upsert_users(users)
+
+    def quarantine(self, kind: str, rejected: Sequence[tuple[str, str]]) -> None:
+        """Keep rejected records (raw text, reason) for a person to look at."""
+        if rejected:
+            self.stores.events.quarantine([(kind, raw, reason) for raw, reason in rejected])
+            self.metrics.records_rejected.labels(kind=kind).inc(len(rejected))
+
+    def list_quarantine(self, limit: int, offset: int) -> tuple[list[QuarantinedRecord], int]:
+        return (self.stores.events.list_quarantine(limit, offset),
+                self.stores.events.quarantine_count())
+
+    def erase_user(self, user: str) -> dict[str, Any]:
+        """Delete a user's events, attributes and model state, then purge aggregates.
+
+        The user's profile and vector go at once; counts they contributed to
+        (co-occurrence, trending) are purged by rebuilding the models from the
+        log, which no longer holds their events, in the background; older
+        snapshots are deleted when the rebuilt one is written.
+        """
+        with self.gate.exclusive():
+            erased = self.stores.events.erase_user(user)
+            known = self.stores.catalog.delete_user(user)
+            forgotten = self.engine.forget_user(user)
+        self._rebuild_requested.set()
+        return {"user": user, "events_erased": erased,
+                "found": bool(erased or known or forgotten)}
+
+    # -- background work -------------------------------------------------------------
+    def _work(self) -> None:
+        while not self._stop.wait(self.settings.settle_interval_s):
+            try:
+                self.step()
+            except Exception:  # the worker must outlive any one failure
+                log.exception("background step failed")
+
+    def step(self) -> None:
+        """One round of background work (also callable directly, e.g. from tests)."""
+        self.engine.settle()
+        if self._rebuild_requested.is_set():
+            self._rebuild_requested.clear()
+            self.rebuild()
+            return
+        self._maybe_retrain()
+        self._maybe_snapshot()
+        self.metrics.learner_lag.set(max(0, self.stores.events.last_position()
+                                         - self.applied_position))
+
+    def _maybe_retrain(self) -> None:
+        engine = self.engine
+        if engine.retrainer.running:
+            return
+        new_events = self.applied_position - self._last_training_position
+        due = (new_events >= self.settings.retrain_every_events
+               or (new_events > 0 and time.monotonic() - self._last_training_time
+                   >= self.settings.retrain_interval_s)
+               or (not engine.state.als.trained
+                   and engine.state.events_seen >= self.settings.min_train_events))
+        if due:
+            self.retrain(background=True)
+
+    def retrain(self, background: bool = True) -> bool:
+        """Start a full training; the new models are swapped in when it finishes."""
+        self._last_training_position = self.applied_position
+        self._last_training_time = time.monotonic()
+        engine = self.engine
+
+        def train() -> bool:
+            with threadpool_limits(self.settings.training_threads):
+                ok = engine.retrain(background=False)
+            self.metrics.trainings.labels(outcome="ok" if ok else "skipped").inc()
+            self.metrics.set_model_version(engine.model_version)
+            return ok
+
+        if not background:
+            return train()
+        threading.Thread(target=train, name="freshrec-train", daemon=True).start()
+        return True
+
+    def _maybe_snapshot(self) -> None:
+        if self.applied_position == self._last_snapshot_position:
+            return
+        if time.monotonic() - self._last_snapshot_time >= self.settings.snapshot_interval_s:
+            self.snapshot()
+
+    def snapshot(self) -> None:
+        """Write the engine and the exact log position it reflects."""
+        with self.gate.exclusive():
+            payload = self.engine.snapshot()
+            position = self.applied_position
+        self.stores.snapshots.save(SNAPSHOT_NAME, payload, {"log_position": position})
+        self.stores.snapshots.prune(self.settings.snapshots_kept)
+        self._last_snapshot_position = position
+        self._last_snapshot_time = time.monotonic()
+        self.metrics.snapshots.inc()
+
+    def rebuild(self) -> None:
+        """Rebuild the models from the catalog and the log, swap them in, re-snapshot.
+
+        Events that arrive during the rebuild are applied before the swap, under
+        the exclusive gate, so none is lost.
+        """
+        fresh = Engine(self.engine_config)
+        position = self.stores.events.last_position()
+        fresh.fit([*self.stores.catalog.iter_items(),
+                   *(event for at, event in self.stores.events.iterate(after=0)
+                     if at <= position)])
+        with self.gate.exclusive():
+            for last, event in self.stores.events.iterate(after=position):
+                fresh.learn_one(event)
+                position = last
+            self._install_engine(fresh)
+            self.applied_position = max(self.applied_position, position)
+            payload = fresh.snapshot()
+            snapshot_position = self.applied_position
+        old = self.stores.snapshots.list(SNAPSHOT_NAME)
+        self.stores.snapshots.save(SNAPSHOT_NAME, payload, {"log_position": snapshot_position})
+        self.stores.snapshots.prune(1)
+        self._last_snapshot_position = snapshot_position
+        log.info("rebuilt models from the log; %d older snapshot(s) removed", len(old))
