@@ -15,6 +15,7 @@ Confidence follows Hu, Koren and Volinsky (2008): ``c = 1 + alpha * weight``.
 from __future__ import annotations
 
 import threading
+import warnings
 from typing import Any
 
 import numpy as np
@@ -131,7 +132,10 @@ class OnlineALS:
             random_state=self.random_state,
         )
         # implicit's own kernels are multithreaded; BLAS must not add threads on top.
-        with threadpool_limits(1, "blas"):
+        # (implicit still warns about the process-wide BLAS setting it sees; the limit
+        # below is what applies.)
+        with threadpool_limits(1, "blas"), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="OpenBLAS is configured")
             model.fit(data, show_progress=False)
         return (np.asarray(model.user_factors, dtype=np.float32),
                 np.asarray(model.item_factors, dtype=np.float32))

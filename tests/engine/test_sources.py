@@ -1,0 +1,95 @@
+"""Each source updates online, event by event."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from freshrec.config import DAY
+from freshrec.engine import Engine
+from freshrec.models.cooccurrence import ItemCooccurrence
+from freshrec.models.trending import DecayedPopularity, Trending
+from freshrec.records import Event, Item
+from freshrec.serving.results import Filters
+
+from .shops import GARDEN, KITCHEN, small_config
+
+
+def test_decayed_popularity_prefers_recent_events() -> None:
+    trend = DecayedPopularity(half_life=DAY)
+    for _ in range(3):
+        trend.learn_one(0, 1.0, 0.0)          # three old events
+    trend.learn_one(1, 1.0, 3 * DAY)          # one fresh event, three half-lives later
+    scores = trend.scores(now=3 * DAY, n_items=2)
+    assert scores[1] > scores[0]
+    assert np.isclose(scores[0], 3 / 8)
+
+
+def test_decayed_popularity_survives_long_streams_without_overflow() -> None:
+    trend = DecayedPopularity(half_life=1.0)
+    for t in range(0, 5000, 10):
+        trend.learn_one(t % 3, 1.0, float(t))
+    scores = trend.scores(now=5000.0, n_items=3)
+    assert np.all(np.isfinite(scores)) and scores.max() > 0
+
+
+def test_trending_per_category_follows_the_latest_events() -> None:
+    engine = Engine(small_config())
+    for item in (Item(id="a", categories=("x",)), Item(id="b", categories=("x",)),
+                 Item(id="c", categories=("y",))):
+        engine.add_item(item)
+    for t, item in enumerate(["a", "a", "c", "c", "c", "b", "b", "b"]):
+        engine.learn_one(Event(user=f"u{t}", item=item, type="view", timestamp=DAY * t))
+    assert [r.item for r in engine.trending(k=2, category="x")] == ["b", "a"]
+    assert engine.trending(k=1)[0].item == "b"
+    assert engine.trending(k=3, category="y")[0].item == "c"
+
+
+def test_cooccurrence_counts_pairs_from_recent_items_once_per_event() -> None:
+    model = ItemCooccurrence(window=2, transition_span=1)
+    model.learn_one(0, [])
+    model.learn_one(1, [(0, 0.0)])
+    model.learn_one(2, [(0, 0.0), (1, 0.0)])
+    assert model.neighbors.get(2, 1) == 1.0          # adjacent
+    assert model.neighbors.get(2, 0) < 1.0           # further back weighs less
+    assert model.transitions.get(1, 2) == 1.0        # directed: 1 then 2
+    assert model.transitions.get(2, 1) == 0.0
+
+
+def test_cooccurrence_neighbour_lists_stay_capped() -> None:
+    model = ItemCooccurrence(window=50, max_neighbors=5)
+    recent: list[tuple[int, float]] = []
+    for item in range(40):
+        model.learn_one(item, recent)
+        recent.append((item, 0.0))
+    assert max(len(row) for row in model.neighbors.rows) <= 10
+
+
+def test_similar_items_come_from_cooccurrence_online() -> None:
+    engine = Engine(small_config())
+    for n in range(5):
+        engine.learn_one(Event(user=f"u{n}", item="tea", type="view", timestamp=n))
+        engine.learn_one(Event(user=f"u{n}", item="cup", type="view", timestamp=n + 0.5))
+    answer = engine.similar("tea", k=1)
+    assert [(r.item, r.source) for r in answer] == [("cup", "cooccurrence")]
+
+
+def test_user_vector_moves_with_each_event(trained: Engine) -> None:
+    user = trained.state.users.get("k-user0")
+    before = trained.state.als.user_factors[user].copy()
+    for item in GARDEN:
+        trained.learn_one(Event(user="k-user0", item=item, type="purchase", timestamp=1e6))
+    trained.recommend("k-user0", k=1)  # the vector is re-solved before the user's next request
+    after = trained.state.als.user_factors[user]
+    assert not np.allclose(before, after)
+    garden = [trained.state.items.get(i) for i in GARDEN]
+    kitchen = [trained.state.items.get(i) for i in KITCHEN]
+    scores = trained.state.als.item_scores(after)
+    assert scores[garden].mean() > scores[kitchen].mean()
+
+
+def test_recommendations_reflect_an_event_at_once(trained: Engine) -> None:
+    before = [r.item for r in trained.recommend("newcomer", k=5)]
+    trained.learn_one(Event(user="newcomer", item="g0", type="purchase", timestamp=1e6))
+    after = trained.recommend("newcomer", k=5, filters=Filters(exclude_seen=True))
+    assert before != [r.item for r in after]
+    assert all(r.item in GARDEN for r in after[:3])
