@@ -134,13 +134,17 @@ def keys_revoke(key_id: str, data_dir: DataDir = Path("freshrec-data")) -> None:
 
 @app.command()
 def demo(
-    seconds: float = typer.Option(60.0, help="How long to stream."),
-    rate: float = typer.Option(200.0, help="Events per second."),
+    seconds: Annotated[float, typer.Option(help="How long to stream (0: until Ctrl-C).")] = 90.0,
+    rate: Annotated[float, typer.Option(help="Events per second.")] = 200.0,
+    data_dir: Annotated[Path | None, typer.Option(
+        help="Keep the service's data and log here (default: a temporary folder).")] = None,
+    port: Annotated[int, typer.Option(help="Port to serve on (if taken: a free one).")] = 8000,
 ) -> None:
-    """Stream a generated shop into freshrec and watch recommendations change live."""
-    from freshrec.demo import run_engine_demo
+    """Start the service, stream a generated shop into it over HTTP, and watch
+    recommendations change live (curl examples are printed to try meanwhile)."""
+    from freshrec.demo import run_demo
 
-    run_engine_demo(seconds=seconds, events_per_second=rate)
+    raise typer.Exit(run_demo(seconds=seconds, rate=rate, data_dir=data_dir, port=port))
 
 
 if __name__ == "__main__":

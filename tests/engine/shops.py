@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from freshrec.config import EngineConfig
-from freshrec.engine import Engine
 from freshrec.records import Event, Item
 
 # Two tastes: kitchen people buy k0..k4, garden people buy g0..g4.

@@ -7,7 +7,7 @@ import numpy as np
 from freshrec.config import DAY
 from freshrec.engine import Engine
 from freshrec.models.cooccurrence import ItemCooccurrence
-from freshrec.models.trending import DecayedPopularity, Trending
+from freshrec.models.trending import DecayedPopularity
 from freshrec.records import Event, Item
 from freshrec.serving.results import Filters
 

@@ -55,6 +55,8 @@ def decode_body(body: bytes) -> Any:
         return msgspec.json.decode(body)
     except msgspec.DecodeError as error:
         raise BadBatch(f"malformed JSON: {error}") from None
+    except RecursionError:
+        raise BadBatch("malformed JSON: nested too deeply") from None
 
 
 def parse_batch(body: bytes, key: str, parse: Callable[[Any], Record],
@@ -66,6 +68,10 @@ def parse_batch(body: bytes, key: str, parse: Callable[[Any], Record],
                        f"got {type(document).__name__}", status=422)
     if key not in document:
         raise BadBatch(f'missing field "{key}": expected {{"{key}": [...]}}', status=422)
+    unknown = sorted(str(name) for name in document if name != key)
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown[:5])
+        raise BadBatch(f'unknown field(s) {names}: expected {{"{key}": [...]}}', status=422)
     records = document[key]
     if not isinstance(records, list):
         raise BadBatch(f'"{key}" must be a list, got {type(records).__name__}', status=422)

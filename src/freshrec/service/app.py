@@ -4,8 +4,9 @@ Build it with :func:`create_app` from a :class:`~freshrec.service.runtime.Runtim
 ``freshrec serve`` does that with embedded stores in a data directory.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: the ``k`` parameters are annotated
+# with ``Query(le=settings.max_k)``, a closure variable that FastAPI cannot resolve
+# from a string annotation (every ``?k=`` request then failed with a 500).
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,10 +15,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import Match
 
-from freshrec.ingest.batches import parse_batch
+from freshrec.ingest.batches import Rejection, parse_batch
 from freshrec.records import parse_event, parse_item, parse_user
 from freshrec.service import schemas
 from freshrec.service.auth import require
@@ -59,37 +61,34 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
 
     @app.post("/v1/events", dependencies=ingest, response_model=schemas.IngestAnswer,
               openapi_extra=schemas.request_body(schemas.EventBatch), tags=["ingest"])
-    async def post_events(request: Request) -> dict[str, Any]:
+    async def post_events(request: Request) -> dict[str, Any] | JSONResponse:
         """Store events durably (answered after the commit), then learn from them."""
         batch = parse_batch(await request.body(), "events", parse_event, settings.max_batch)
         result = await run_in_threadpool(runtime.ingest_events, batch.valid) if batch.valid \
             else None
         await _quarantine(runtime, "event", batch.rejected)
-        return {"accepted": result.accepted if result else 0,
-                "duplicates": result.duplicates if result else 0,
-                "rejected": [{"index": r.index, "error": r.error} for r in batch.rejected]}
+        return _ingest_answer(result.accepted if result else 0,
+                              result.duplicates if result else 0, batch.rejected)
 
     @app.post("/v1/items", dependencies=ingest, response_model=schemas.IngestAnswer,
               openapi_extra=schemas.request_body(schemas.ItemBatch), tags=["ingest"])
-    async def post_items(request: Request) -> dict[str, Any]:
+    async def post_items(request: Request) -> dict[str, Any] | JSONResponse:
         """Add or replace catalog items; a new item is recommendable at once."""
         batch = parse_batch(await request.body(), "items", parse_item, settings.max_batch)
         if batch.valid:
             await run_in_threadpool(runtime.ingest_items, batch.valid)
         await _quarantine(runtime, "item", batch.rejected)
-        return {"accepted": len(batch.valid), "duplicates": 0,
-                "rejected": [{"index": r.index, "error": r.error} for r in batch.rejected]}
+        return _ingest_answer(len(batch.valid), 0, batch.rejected)
 
     @app.post("/v1/users", dependencies=ingest, response_model=schemas.IngestAnswer,
               openapi_extra=schemas.request_body(schemas.UserBatch), tags=["ingest"])
-    async def post_users(request: Request) -> dict[str, Any]:
+    async def post_users(request: Request) -> dict[str, Any] | JSONResponse:
         """Add or replace user attributes."""
         batch = parse_batch(await request.body(), "users", parse_user, settings.max_batch)
         if batch.valid:
             await run_in_threadpool(runtime.ingest_users, batch.valid)
         await _quarantine(runtime, "user", batch.rejected)
-        return {"accepted": len(batch.valid), "duplicates": 0,
-                "rejected": [{"index": r.index, "error": r.error} for r in batch.rejected]}
+        return _ingest_answer(len(batch.valid), 0, batch.rejected)
 
     @app.delete("/v1/users/{user_id}", dependencies=admin, response_model=schemas.Erased,
                 tags=["admin"])
@@ -184,6 +183,19 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
 def _answer(runtime: Runtime, items: list[Recommendation]) -> dict[str, Any]:
     return {"items": [{"id": r.item, "score": r.score, "source": r.source} for r in items],
             "model": runtime.engine.model_version, "request_id": uuid.uuid4().hex}
+
+
+def _ingest_answer(accepted: int, duplicates: int,
+                   rejected: list[Rejection]) -> dict[str, Any] | JSONResponse:
+    """The batch answer; 422 (same body, plus the error) when no record was usable."""
+    answer = {"accepted": accepted, "duplicates": duplicates,
+              "rejected": [{"index": r.index, "error": r.error} for r in rejected]}
+    if rejected and not accepted and not duplicates:
+        more = f" (and {len(rejected) - 1} more)" if len(rejected) > 1 else ""
+        message = (f"no record was accepted: record {rejected[0].index}: "
+                   f"{rejected[0].error}{more}")
+        return JSONResponse({"error": message, "status": 422, **answer}, status_code=422)
+    return answer
 
 
 def _checked_id(value: str) -> str:

@@ -52,8 +52,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
         problems = []
         for issue in error.errors():
+            kind = issue.get("type")
+            if kind == "json_invalid":  # the same answer as the ingest routes give
+                detail = (issue.get("ctx") or {}).get("error", "")
+                return error_response(400, f"malformed JSON: {detail}".rstrip(": "))
             where = ".".join(str(part) for part in issue.get("loc", ()) if part != "body")
-            problems.append(f"{where}: {issue.get('msg', 'invalid')}")
+            if where:
+                problems.append(f"{where}: {issue.get('msg', 'invalid')}")
+            elif kind == "missing":  # also as the ingest routes answer it
+                return error_response(400, "the request body is empty; send a JSON object")
+            else:
+                problems.append("the request body must be a JSON object "
+                                "(sent with 'Content-Type: application/json')")
         return error_response(422, "; ".join(problems) or "invalid request")
 
     @app.exception_handler(HTTPException)

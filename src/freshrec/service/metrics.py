@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
+class SourceFailures:
+    """``freshrec_source_failures_total``, read at scrape time from the engine's breaker.
+
+    The serving chain counts its failures itself; this exports them (a swapped-in
+    engine starts from zero, which Prometheus reads as a counter reset).
+    """
+
+    def __init__(self, read: Callable[[], Mapping[str, int]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily("freshrec_source_failures",
+                                     "Candidate sources that failed or were too slow",
+                                     labels=["source"])
+        for source, count in sorted(dict(self.read()).items()):
+            family.add_metric([source], count)
+        yield family
+
+
 class ServiceMetrics:
-    def __init__(self) -> None:
+    def __init__(self, source_failures: Callable[[], Mapping[str, int]] = dict) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("freshrec_http_requests", "HTTP requests by route and status",
@@ -28,9 +50,7 @@ class ServiceMetrics:
                                    ["version"], registry=r)
         self.trainings = Counter("freshrec_trainings", "Background trainings finished",
                                  ["outcome"], registry=r)
-        self.source_failures = Counter("freshrec_source_failures",
-                                       "Candidate sources that failed or were too slow",
-                                       ["source"], registry=r)
+        r.register(SourceFailures(source_failures))
         self.snapshots = Counter("freshrec_snapshots", "Model snapshots written", registry=r)
 
     def set_model_version(self, version: str) -> None:

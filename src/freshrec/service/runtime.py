@@ -72,7 +72,7 @@ class Runtime:
         self.settings = settings
         self.stores = stores
         self.engine_config = engine_config or EngineConfig(num_threads=settings.training_threads)
-        self.metrics = ServiceMetrics()
+        self.metrics = ServiceMetrics(lambda: self.engine.breaker.failures)
         self.gate = Gate()
         self.engine = Engine(self.engine_config)
         self.applied_position = 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class EventIn(BaseModel):
@@ -73,6 +73,8 @@ class Recommendations(BaseModel):
 
 
 class SessionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt option is an error, not a default
+
     recent_items: list[str] = Field(description="Items the session touched, oldest first",
                                     max_length=200)
     k: int = Field(10, ge=1, le=500)
