@@ -79,8 +79,8 @@ class Engine:
 
         The bulk of the history only updates counts (fast); ALS is trained on it;
         then the most recent slice is streamed online exactly as live traffic
-        would be (recommend, then learn), which teaches the blend how much each
-        source is worth; finally everything is trained in full once more.
+        would be, which teaches the rankers how much each source is worth;
+        finally everything is trained in full once more.
         """
         records = list(records)
         events = sum(1 for r in records if isinstance(r, Event))
@@ -104,7 +104,6 @@ class Engine:
             if isinstance(record, Item):
                 self.add_item(record)
             else:
-                self.recommend(record.user, k=10, filters=Filters(exclude_seen=False))
                 self.learn_one(record)
         if tail:
             self.retrainer.train()
@@ -121,7 +120,6 @@ class Engine:
                 return False
             self.state.users.forget(user_id)
             self.state.als.forget_user(index)
-            self.learner.impressions.pop(index, None)
             self.learner.dirty_users.discard(index)
             return True
 
@@ -139,12 +137,7 @@ class Engine:
             if index is not None:
                 self.learner.fold_in_user(index)
             context = user_context(self.state, user_id)
-            ranked = self.recommender.rank(self.chain, context, k, filters)
-            shown = ranked.impression
-            if context.user is not None and shown is not None:
-                self.learner.remember_impression(context.user, shown.candidates, shown.features,
-                                                 shown.order)
-            return ranked.items
+            return self.recommender.rank(self.chain, context, k, filters).items
 
     def recommend_for_session(self, recent_items: Sequence[str], k: int = 10,
                               filters: Filters = NO_FILTERS) -> list[Recommendation]:

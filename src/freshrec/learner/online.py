@@ -1,35 +1,23 @@
 """The online learner: the one writer of the model state, one event at a time.
 
 Order matters inside :meth:`OnlineLearner.learn_one`: the rankers learn first,
-from what the user was shown before acting, then the counts and vectors absorb
-the event, so the next request reflects it.
+from the candidates the user would have been shown before acting, then the counts
+and vectors absorb the event, so the next request reflects it.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass
+import time
 from typing import Any
 
 import numpy as np
 
 from freshrec.models.content import content_document
+from freshrec.models.features import Signals, candidate_features, retrieve, user_context
 from freshrec.models.state import ModelState
 from freshrec.records import Event, Item
 
 Array = np.ndarray[Any, Any]
-MAX_IMPRESSIONS = 50_000
-
-
-@dataclass
-class Impression:
-    """The candidates a user was shown and their features, kept until their next action."""
-
-    timestamp: float
-    items: Array
-    features: Array
-    order: Array
-    """Positions into ``items`` from best to worst, as served."""
 
 
 def document(state: ModelState, index: int) -> str:
@@ -46,7 +34,6 @@ class OnlineLearner:
 
     def __init__(self, state: ModelState) -> None:
         self.state = state
-        self.impressions: OrderedDict[int, Impression] = OrderedDict()
         self.dirty_items: set[int] = set()
         self.dirty_users: set[int] = set()
         """Users whose vector is behind their events: folded in before their next request."""
@@ -57,6 +44,8 @@ class OnlineLearner:
         """Users and items changed since the last full training started (to re-apply)."""
         self.touched_items: set[int] = set()
         self._rng = np.random.default_rng(state.config.random_state)
+        self._allowance = 0.0
+        self._allowance_at = time.monotonic()
 
     def add_item(self, item: Item) -> int:
         state = self.state
@@ -75,7 +64,8 @@ class OnlineLearner:
         item = state.items.ensure(event.item, event.timestamp)
         user = state.users.ensure(event.user)
         weight = state.config.weights.of(event)
-        self._learn_from_impression(event, user, item)
+        if fold_in and self._take_sample(event.timestamp):
+            self.log_sample(event.user, item)
         profile = state.users.profiles[user]
         state.cooccurrence.learn_one(item, profile.recent)
         profile.add(item, weight, event.timestamp, state.config.repeat_half_life)
@@ -117,43 +107,49 @@ class OnlineLearner:
         self.dirty_items.clear()
         als.refresh_grams()
 
-    def remember_impression(self, user: int, items: Array, features: Array, order: Array) -> None:
-        self.impressions[user] = Impression(self.state.clock, items, features, order)
-        self.impressions.move_to_end(user)
-        if len(self.impressions) > MAX_IMPRESSIONS:
-            self.impressions.popitem(last=False)
-
-    def forget_impressions(self) -> None:
-        self.impressions.clear()
-
-    def _learn_from_impression(self, event: Event, user: int, item: int) -> None:
-        """Log (features, chosen?) rows and teach the online ranker.
-
-        Only items that were candidates can teach a ranker how to order
-        candidates; an item no source proposed is a retrieval miss, not a
-        ranking mistake.
-        """
-        shown = self.impressions.get(user)
+    def _take_sample(self, timestamp: float) -> bool:
+        """Whether this event teaches the rankers (a fraction of events, and at most
+        ``ranker_samples_per_second`` of wall time when set, so a busy service caps the cost)."""
         config = self.state.config
-        if shown is None or event.timestamp - shown.timestamp > config.impression_ttl:
+        if self._rng.random() >= config.ranker_sample_rate:
+            return False
+        cap = config.ranker_samples_per_second
+        if cap is None:
+            return True
+        now = time.monotonic()
+        self._allowance = min(cap, self._allowance + (now - self._allowance_at) * cap)
+        self._allowance_at = now
+        if self._allowance < 1.0:
+            return False
+        self._allowance -= 1.0
+        return True
+
+    def log_sample(self, user_id: str, item: int) -> None:
+        """Teach the rankers with the candidates the user would have been shown just now.
+
+        Called before the event is applied, so the features are those a request
+        would have seen. Candidates come from every source without request-specific
+        filters, the natural pool a ranker must order; an item no source proposed is
+        a retrieval miss, not a ranking mistake, and teaches nothing here.
+        """
+        state = self.state
+        index = state.users.get(user_id)
+        if index is not None:
+            self.fold_in_user(index)
+        context = user_context(state, user_id)
+        signals = Signals(state, context)
+        candidates, _ = retrieve(signals, state.items.available[: signals.n])
+        hit = np.flatnonzero(candidates == item)
+        if hit.size == 0 or candidates.size < 2:
             return
-        hit = np.flatnonzero(shown.items == item)
-        if hit.size == 0:
-            return
-        position = int(hit[0])
-        others = np.flatnonzero(shown.items != item)
-        if others.size == 0:
-            return
+        config = state.config
+        others = np.flatnonzero(candidates != item)
         sampled = self._rng.choice(others, min(config.ranker_negatives, others.size),
                                    replace=False)
-        positive = shown.features[position]
-        self.state.samples.add(np.vstack([positive[None, :], shown.features[sampled]]),
-                               np.r_[1, np.zeros(sampled.size, dtype=np.int8)])
-        # Hard negatives alone (only the top of the list) teach a ranker to distrust its
-        # own picks, a feedback loop; random candidates keep the scale honest.
-        top = shown.order[shown.order != position][: config.ranker_hard_negatives]
-        negatives = np.vstack([shown.features[top], shown.features[sampled]])
-        self.state.ranker.learn_one(positive.astype(np.float64), negatives.astype(np.float64))
+        rows = candidate_features(signals, np.concatenate([candidates[hit[:1]],
+                                                           candidates[sampled]]))
+        state.samples.add(rows, np.r_[1, np.zeros(sampled.size, dtype=np.int8)])
+        state.ranker.learn_one(rows[0].astype(np.float64), rows[1:].astype(np.float64))
 
     def _set_content_prior(self, index: int, replace: bool) -> None:
         state = self.state

@@ -138,6 +138,5 @@ class Retrainer:
         learner.flush_items()
         learner.touched_users.clear()
         learner.touched_items.clear()
-        learner.forget_impressions()
         state.model_version = f"v{self.trainings + 1}-{state.events_seen}"
         state.als.refresh_grams()

@@ -97,6 +97,49 @@ def session_context(state: ModelState, item_ids: Sequence[str]) -> Context:
                    vector=state.als.session_vector(seen, counts.astype(np.float32)))
 
 
+ITEM_SIDE_REFRESH_EVENTS = 32
+"""Item-only signals (trending, popularity, freshness) are shared by all requests and
+recomputed after this many events or any catalog change: per-user signals are always
+exact, popularity may lag by a few dozen events."""
+_ITEM_SIDE = ("trend_short", "trend_mid", "trend_long", "popularity", "freshness")
+_RANKED_DEPTH = 256
+
+
+class ItemSide:
+    """Item-only signals and their rankings, computed once for many requests."""
+
+    def __init__(self, state: ModelState) -> None:
+        n = len(state.items)
+        trending = state.trending
+        self.key = _item_side_key(state)
+        self.counts = trending.popularity(n)
+        self.values: dict[str, Array] = {
+            "trend_short": np.log1p(trending.scores(state.clock, n, 0)),
+            "trend_mid": np.log1p(trending.scores(state.clock, n, 1)),
+            "trend_long": np.log1p(trending.scores(state.clock, n, 2)),
+            "popularity": np.log1p(self.counts),
+        }
+        # Age counts from an item's first event, not its catalog entry: when an item
+        # was listed says nothing about whether anyone wants it.
+        age = np.maximum(0.0, state.clock - state.items.first_event[:n])
+        self.values["freshness"] = np.nan_to_num(
+            np.exp2(-age / state.config.freshness_half_life))
+        self.ranked = {name: top_k(np.where(values > 0, values, -np.inf), _RANKED_DEPTH)
+                       for name, values in self.values.items()}
+
+
+def _item_side_key(state: ModelState) -> tuple[int, int, int]:
+    return (state.events_seen // ITEM_SIDE_REFRESH_EVENTS, len(state.items), state.items.version)
+
+
+def item_side(state: ModelState) -> ItemSide:
+    cached: ItemSide | None = getattr(state, "_item_side", None)
+    if cached is None or cached.key != _item_side_key(state):
+        cached = ItemSide(state)
+        state._item_side = cached  # type: ignore[attr-defined]
+    return cached
+
+
 class Signals:
     """Every source's score of every item, for one context; computed on first use."""
 
@@ -104,6 +147,7 @@ class Signals:
         self.state = state
         self.context = context
         self.n = len(state.items)
+        self.shared = item_side(state)
 
     @cached_property
     def als(self) -> Array:
@@ -121,28 +165,25 @@ class Signals:
             return np.zeros(self.n)
         return self.state.cooccurrence.transition_scores(self.context.last, self.n)
 
-    def _trend(self, which: int) -> Array:
-        return np.log1p(self.state.trending.scores(self.state.clock, self.n, which))
-
-    @cached_property
+    @property
     def trend_short(self) -> Array:
-        return self._trend(0)
+        return self.shared.values["trend_short"]
 
-    @cached_property
+    @property
     def trend_mid(self) -> Array:
-        return self._trend(1)
+        return self.shared.values["trend_mid"]
 
-    @cached_property
+    @property
     def trend_long(self) -> Array:
-        return self._trend(2)
+        return self.shared.values["trend_long"]
 
-    @cached_property
+    @property
     def counts(self) -> Array:
-        return self.state.trending.popularity(self.n)
+        return self.shared.counts
 
-    @cached_property
+    @property
     def popularity(self) -> Array:
-        return np.log1p(self.counts)
+        return self.shared.values["popularity"]
 
     @cached_property
     def repeat(self) -> Array:
@@ -157,12 +198,9 @@ class Signals:
         out[self.context.seen] = 1.0
         return out
 
-    @cached_property
+    @property
     def freshness(self) -> Array:
-        # Age counts from an item's first event, not its catalog entry: when an item
-        # was listed says nothing about whether anyone wants it.
-        age = np.maximum(0.0, self.state.clock - self.state.items.first_event[: self.n])
-        return np.nan_to_num(np.exp2(-age / self.state.config.freshness_half_life))
+        return self.shared.values["freshness"]
 
     @cached_property
     def young(self) -> Array:
@@ -175,21 +213,35 @@ class Signals:
 
 
 def retrieve(signals: Signals, allowed: Array) -> tuple[Array, Array]:
-    """Union of each source's best allowed items, and the best rank each had in any source."""
-    best_rank: dict[int, int] = {}
-    credit: dict[int, int] = {}
+    """Union of each source's best allowed items, and the source that ranked each highest."""
+    picked, ranks, sources = [], [], []
     for number, (name, size) in enumerate(RETRIEVAL):
-        scores = getattr(signals, name)
-        if not scores.any():
-            continue
-        ranked = top_k(np.where(allowed & (scores > 0), scores, -np.inf), size)
-        for rank, item in enumerate(ranked.tolist()):
-            if rank < best_rank.get(item, size + 1):
-                best_rank[item] = rank
-                credit[item] = number
-    items = np.fromiter(best_rank.keys(), dtype=np.int64, count=len(best_rank))
-    sources = np.fromiter((credit[i] for i in best_rank), dtype=np.int64, count=len(best_rank))
-    return items, sources
+        ranked = _best_allowed(signals, name, size, allowed)
+        if ranked.size:
+            picked.append(ranked)
+            ranks.append(np.arange(ranked.size))
+            sources.append(np.full(ranked.size, number))
+    if not picked:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    items, rank, source = np.concatenate(picked), np.concatenate(ranks), np.concatenate(sources)
+    order = np.lexsort((source, rank))          # best rank first, then source order
+    items, source = items[order], source[order]
+    unique, first = np.unique(items, return_index=True)
+    return unique, source[first]
+
+
+def _best_allowed(signals: Signals, name: str, size: int, allowed: Array) -> Array:
+    """The ``size`` best allowed items of one source (zero scores never qualify)."""
+    shared = signals.shared.ranked.get(name)
+    if shared is not None:
+        # Item-only sources were ranked once for everyone; filter that ranking.
+        kept = shared[allowed[shared]][:size]
+        if kept.size == size or shared.size < _RANKED_DEPTH:
+            return kept
+    scores = getattr(signals, name)
+    if not scores.any():
+        return np.zeros(0, dtype=np.int64)
+    return top_k(np.where(allowed & (scores > 0), scores, -np.inf), size)
 
 
 def candidate_features(signals: Signals, items: Array) -> Array:

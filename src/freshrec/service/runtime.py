@@ -71,7 +71,10 @@ class Runtime:
                  engine_config: EngineConfig | None = None) -> None:
         self.settings = settings
         self.stores = stores
-        self.engine_config = engine_config or EngineConfig(num_threads=settings.training_threads)
+        # Ranker samples cost a retrieval each; a service caps them per second so that
+        # ingest stays cheap however fast events arrive.
+        self.engine_config = engine_config or EngineConfig(
+            num_threads=settings.training_threads, ranker_samples_per_second=20.0)
         self.metrics = ServiceMetrics(lambda: self.engine.breaker.failures)
         self.gate = Gate()
         self.engine = Engine(self.engine_config)
@@ -82,6 +85,7 @@ class Runtime:
         self._last_training_position = 0
         self._last_training_time = time.monotonic()
         self._last_snapshot_position = 0
+        self._last_snapshot_model = "untrained"
         self._last_snapshot_time = time.monotonic()
         self._rebuild_requested = threading.Event()
 
@@ -103,6 +107,7 @@ class Runtime:
     def recover(self) -> None:
         """Snapshot + catalog + log tail: the state as of the last acknowledged event."""
         engine, position = self._restore_snapshot()
+        self._last_snapshot_model = engine.model_version
         self._install_engine(self._catch_up(engine, position))
         self._last_training_position = self._last_snapshot_position = self.applied_position
         self.ready = True
@@ -239,7 +244,9 @@ class Runtime:
         return True
 
     def _maybe_snapshot(self) -> None:
-        if self.applied_position == self._last_snapshot_position:
+        # A finished training is worth a snapshot too, even if no event came after it.
+        if (self.applied_position == self._last_snapshot_position
+                and self.engine.model_version == self._last_snapshot_model):
             return
         if time.monotonic() - self._last_snapshot_time >= self.settings.snapshot_interval_s:
             self.snapshot()
@@ -247,11 +254,14 @@ class Runtime:
     def snapshot(self) -> None:
         """Write the engine and the exact log position it reflects."""
         with self.gate.exclusive():
+            model = self.engine.model_version  # before the payload: never newer than it
             payload = self.engine.snapshot()
             position = self.applied_position
-        self.stores.snapshots.save(SNAPSHOT_NAME, payload, {"log_position": position})
+        self.stores.snapshots.save(SNAPSHOT_NAME, payload,
+                                   {"log_position": position, "model": model})
         self.stores.snapshots.prune(self.settings.snapshots_kept)
         self._last_snapshot_position = position
+        self._last_snapshot_model = model
         self._last_snapshot_time = time.monotonic()
         self.metrics.snapshots.inc()
 
@@ -272,10 +282,13 @@ class Runtime:
                 position = last
             self._install_engine(fresh)
             self.applied_position = max(self.applied_position, position)
+            model = fresh.model_version
             payload = fresh.snapshot()
             snapshot_position = self.applied_position
         old = self.stores.snapshots.list(SNAPSHOT_NAME)
-        self.stores.snapshots.save(SNAPSHOT_NAME, payload, {"log_position": snapshot_position})
+        self.stores.snapshots.save(SNAPSHOT_NAME, payload,
+                                   {"log_position": snapshot_position, "model": model})
         self.stores.snapshots.prune(1)
         self._last_snapshot_position = snapshot_position
+        self._last_snapshot_model = model
         log.info("rebuilt models from the log; %d older snapshot(s) removed", len(old))

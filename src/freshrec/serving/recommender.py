@@ -23,18 +23,8 @@ Array = np.ndarray[Any, Any]
 
 
 @dataclass
-class Impression:
-    """Candidates a ranker ordered, their features, and the served order (positions)."""
-
-    candidates: Array
-    features: Array
-    order: Array
-
-
-@dataclass
 class Ranked:
     items: list[Recommendation]
-    impression: Impression | None
 
 
 class Recommender:
@@ -47,15 +37,14 @@ class Recommender:
 
     def rank(self, chain: Sequence[Source], context: Context, k: int, filters: Filters,
              also_exclude: Sequence[int] = ()) -> Ranked:
-        """Top ``k`` for the context, with what the learner needs to learn from it."""
+        """Top ``k`` for the context."""
         state = self.state
         if k <= 0 or len(state.items) == 0:
-            return Ranked([], None)
+            return Ranked([])
         mask = allowed_items(state, filters, context)
         if also_exclude:
             mask[list(also_exclude)] = False
         answer: list[Recommendation] = []
-        impression: Impression | None = None
         for source in chain:
             if len(answer) >= k:
                 break
@@ -78,10 +67,5 @@ class Recommender:
                 continue
             for item, name in zip(picked.tolist(), scored.credit(picked), strict=True):
                 answer.append(Recommendation(state.items.ids[item], float(scores[item]), name))
-            if scored.impression is not None and impression is None:
-                candidates, features = scored.impression
-                where = {item: n for n, item in enumerate(candidates.tolist())}
-                order = np.array([where[i] for i in picked.tolist() if i in where], dtype=np.int64)
-                impression = Impression(candidates, features, order)
             mask[picked] = False
-        return Ranked(answer, impression)
+        return Ranked(answer)

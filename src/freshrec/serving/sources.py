@@ -32,8 +32,6 @@ class Scored:
 
     scores: Array
     credit: Callable[[Array], list[str]]
-    impression: tuple[Array, Array] | None = None
-    """(candidates, their features) when a ranker chose: what the learner learns from."""
 
 
 class Source(Protocol):
@@ -81,7 +79,7 @@ class BlendSource:
                 out.append("content" if name == "als" and counts[item] == 0 else name)
             return out
 
-        return Scored(scores, credit, impression=(items, features))
+        return Scored(scores, credit)
 
 
 class ALSSource:
