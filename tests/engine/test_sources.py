@@ -93,3 +93,22 @@ def test_recommendations_reflect_an_event_at_once(trained: Engine) -> None:
     after = trained.recommend("newcomer", k=5, filters=Filters(exclude_seen=True))
     assert before != [r.item for r in after]
     assert all(r.item in GARDEN for r in after[:3])
+
+
+def test_content_index_rows_agree_whether_in_base_or_overlay() -> None:
+    from freshrec.models.content import ContentEncoder, ContentIndex
+
+    documents = ["red wool scarf", "blue hat", "garden hose rake", "red hat wool", "x y z"]
+    encoder = ContentEncoder(n_features=2**12)
+    encoder.fit(documents)
+    index = ContentIndex(encoder)
+    for n, document in enumerate(documents):
+        index.set(n, document)
+    items, context = np.arange(5), [(0, 1.0), (1, 0.5)]
+    overlay_only = index.similarity(items, context)
+    index.install(index.encode(documents[:3]))       # part base, part overlay
+    mixed = index.similarity(items, context)
+    index.install(index.encode(documents))           # all base
+    base_only = index.similarity(items[::-1], context)[::-1]
+    assert np.allclose(overlay_only, mixed) and np.allclose(mixed, base_only)
+    assert overlay_only[3] > overlay_only[1] > overlay_only[2] == 0.0

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 Array = np.ndarray[Any, Any]
 
 # Retrieval: how many items each source proposes.
-RETRIEVAL = (("als", 60), ("cooccurrence", 60), ("transition", 20), ("trend_short", 20),
-             ("trend_mid", 20), ("trend_long", 20), ("popularity", 20), ("repeat", 50),
-             ("young", 20))
+RETRIEVAL = (("als", 50), ("cooccurrence", 50), ("transition", 20), ("trend_short", 15),
+             ("trend_mid", 15), ("trend_long", 15), ("popularity", 15), ("repeat", 40),
+             ("young", 15))
 # Signals whose value is also given relative to the best candidate of the request.
 RELATIVE = ("als", "cooccurrence", "transition", "content", "trend_short", "repeat")
 SIGNALS = ("als", "cooccurrence", "transition", "trend_short", "trend_mid", "trend_long",
