@@ -1,0 +1,121 @@
+"""The contestants of the replay benchmark, one module each, and how to build them by name.
+
+>>> names(baskets=True)[:3]
+('freshrec', 'popularity', 'decayed-popularity')
+>>> "purchase-history" in names(baskets=False)
+False
+>>> build("popularity", ContestantSettings()).name
+'popularity'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from freshrec.evaluation.contestants.base import (
+    AlsParams,
+    Contestant,
+    ContestantSettings,
+    RiverParams,
+)
+
+
+def _freshrec(settings: ContestantSettings) -> Contestant:
+    from freshrec.evaluation.contestants.freshrec_engine import FreshrecEngine
+
+    return FreshrecEngine(seed=settings.seed)
+
+
+def _popularity(settings: ContestantSettings) -> Contestant:
+    from freshrec.evaluation.contestants.popularity import Popularity
+
+    return Popularity()
+
+
+def _decayed_popularity(settings: ContestantSettings) -> Contestant:
+    from freshrec.evaluation.contestants.decayed_popularity import DecayedPopularity
+
+    return DecayedPopularity(settings.popularity_half_life_days)
+
+
+def _als_once(settings: ContestantSettings) -> Contestant:
+    from freshrec.evaluation.contestants.als_once import AlsOnce
+
+    return AlsOnce(settings.als, seed=settings.seed)
+
+
+def _als_retrained(settings: ContestantSettings) -> Contestant:
+    from freshrec.evaluation.contestants.als_retrained import AlsRetrained
+
+    if settings.retrain_every_events is not None:
+        return AlsRetrained(settings.als, seed=settings.seed,
+                            every_events=settings.retrain_every_events)
+    return AlsRetrained(settings.als, seed=settings.seed,
+                        every_seconds=settings.retrain_every_seconds)
+
+
+def _implicit_online(settings: ContestantSettings) -> Contestant:
+    from freshrec.evaluation.contestants.implicit_online import ImplicitOnline
+
+    return ImplicitOnline(settings.als, seed=settings.seed)
+
+
+def _item_knn(settings: ContestantSettings) -> Contestant:
+    from freshrec.evaluation.contestants.item_knn import ItemKnn
+
+    return ItemKnn()
+
+
+def _river(settings: ContestantSettings) -> Contestant:
+    from freshrec.evaluation.contestants.river_mf import RiverBiasedMF
+
+    return RiverBiasedMF(settings.river, seed=settings.seed)
+
+
+def _purchase_history(settings: ContestantSettings) -> Contestant:
+    from freshrec.evaluation.contestants.purchase_history import PurchaseHistory
+
+    return PurchaseHistory(settings.history_half_life_days, settings.popularity_half_life_days)
+
+
+BUILDERS: dict[str, Callable[[ContestantSettings], Contestant]] = {
+    "freshrec": _freshrec,
+    "popularity": _popularity,
+    "decayed-popularity": _decayed_popularity,
+    "als-once": _als_once,
+    "als-retrained": _als_retrained,
+    "implicit-online": _implicit_online,
+    "item-knn": _item_knn,
+    "river-biasedmf": _river,
+    "purchase-history": _purchase_history,
+}
+"""Every contestant by name, in the order the report lists them."""
+
+BASKETS_ONLY = frozenset({"purchase-history"})
+"""Contestants that only make sense where people buy again (retail)."""
+
+
+def names(*, baskets: bool) -> tuple[str, ...]:
+    """The contestants that run on a dataset with (``baskets=True``) or without baskets."""
+    return tuple(name for name in BUILDERS if baskets or name not in BASKETS_ONLY)
+
+
+def build(name: str, settings: ContestantSettings) -> Contestant:
+    """A fresh contestant by name."""
+    try:
+        builder = BUILDERS[name]
+    except KeyError:
+        raise ValueError(f"unknown contestant {name!r} (known: {', '.join(BUILDERS)})") from None
+    return builder(settings)
+
+
+__all__ = [
+    "BASKETS_ONLY",
+    "BUILDERS",
+    "AlsParams",
+    "Contestant",
+    "ContestantSettings",
+    "RiverParams",
+    "build",
+    "names",
+]
