@@ -90,13 +90,15 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         await _quarantine(runtime, "user", batch.rejected)
         return _ingest_answer(len(batch.valid), 0, batch.rejected)
 
-    @app.delete("/v1/users/{user_id}", dependencies=admin, response_model=schemas.Erased,
+    # ``:path``: ids may hold a '/' (sent as %2F); without it such a user could be
+    # ingested but never asked about, nor erased.
+    @app.delete("/v1/users/{user_id:path}", dependencies=admin, response_model=schemas.Erased,
                 tags=["admin"])
     async def delete_user(user_id: str) -> dict[str, Any]:
         """Erase a user: their events, attributes and model state."""
         return await run_in_threadpool(runtime.erase_user, _checked_id(user_id))
 
-    @app.get("/v1/users/{user_id}/recommendations", dependencies=read,
+    @app.get("/v1/users/{user_id:path}/recommendations", dependencies=read,
              response_model=schemas.Recommendations, tags=["serve"])
     def user_recommendations(
         user_id: str,
@@ -112,7 +114,7 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         items = runtime.engine.recommend(_checked_id(user_id), k, filters)
         return _answer(runtime, items)
 
-    @app.get("/v1/items/{item_id}/similar", dependencies=read,
+    @app.get("/v1/items/{item_id:path}/similar", dependencies=read,
              response_model=schemas.Recommendations, tags=["serve"])
     def similar_items(
         item_id: str,
@@ -239,5 +241,6 @@ def _route_name(app: FastAPI, request: Request) -> str:
     for route in app.router.routes:
         match, _ = route.matches(request.scope)
         if match == Match.FULL:
-            return getattr(route, "path", "other")
+            # path_format drops converters: {user_id}, not {user_id:path}.
+            return str(getattr(route, "path_format", None) or getattr(route, "path", "other"))
     return "unmatched"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from fastapi import Request
 
-from freshrec.security.keys import KeyInfo
+from freshrec.security.keys import KeyInfo, KeyStore
 from freshrec.service.errors import ApiError
 
 SCOPES = ("ingest", "read", "admin")
@@ -24,7 +24,8 @@ def require(scope: str) -> Callable[[Request], KeyInfo]:
         if kind.lower() != "bearer" or not key.strip():
             raise ApiError(401, "malformed Authorization header: expected 'Bearer <key>'",
                            headers={"WWW-Authenticate": "Bearer"})
-        info = request.app.state.runtime.stores.keys.verify(key.strip())
+        keys: KeyStore = request.app.state.runtime.stores.keys
+        info = keys.verify(key.strip())
         if info is None:
             raise ApiError(401, "unknown or revoked API key",
                            headers={"WWW-Authenticate": "Bearer"})
