@@ -197,16 +197,10 @@ def test_contract(name: str) -> None:
         assert "fresh" not in answer and len(answer) <= 3
 
 
-EMPTY_FIT_BUG = pytest.mark.xfail(
-    reason="Engine.fit([]) raises StopIteration in the content model's vectoriser",
-    strict=False)
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=EMPTY_FIT_BUG) if name == "freshrec" else name for name in ALL])
+@pytest.mark.parametrize("name", ALL)
 def test_empty_training(name: str) -> None:
     model = build(name, CHEAP)
     model.fit([])
-    assert model.recommend("nobody", 3, exclude=()) == [] or name == "freshrec"
+    assert model.recommend("nobody", 3, exclude=()) == []
     model.learn_one(buy("u", "a", 1.0))
     assert len(model.recommend("u", 3, exclude=())) <= 3

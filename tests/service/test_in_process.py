@@ -201,10 +201,6 @@ def test_a_failing_source_falls_back_to_the_next_in_the_chain() -> None:
     assert app.metric('freshrec_source_failures_total{source="exploding"}') == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine: Recommender.rank takes top-k over every allowed item a source scored, "
-    "zeros included, so CooccurrenceSource fills the answer with items it scored 0.0 "
-    "(credited 'cooccurrence') and the trending source after it never gets a turn"))
 def test_the_next_source_fills_what_a_source_has_no_score_for() -> None:
     app = App(engine=Engine(EngineConfig(), chain=[
         CooccurrenceSource(), TrendingSource(), PopularitySource()]))
@@ -238,11 +234,6 @@ def test_a_chain_that_fails_entirely_answers_an_empty_list() -> None:
     assert answer.json()["items"] == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine: OnlineLearner._take_sample caps ranker samples per second of wall time "
-    "(ranker_samples_per_second, which the Runtime sets to 20), so replaying the log at "
-    "recovery, many events per second, takes other samples than live ingest did: the "
-    "rankers after a restart differ from the ones that served before it"))
 def test_recovery_rebuilds_what_the_rankers_learned(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [0.0]
     monkeypatch.setattr("freshrec.learner.online.time",

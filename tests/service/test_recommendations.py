@@ -83,10 +83,6 @@ def test_similar_items_come_from_co_occurrence(admin: httpx.Client) -> None:
     assert [(e["id"], e["source"]) for e in body["items"]] == [(item("B"), "cooccurrence")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine: SimilarItemsSource scores every allowed item, so items that never "
-    "co-occurred fill the answer with score 0.0 credited to 'cooccurrence', and the "
-    "category-trending fallback after it never gets a turn"))
 def test_similar_items_without_co_occurrence_are_not_credited_to_it(
         admin: httpx.Client) -> None:
     body = answer_of(admin.get(f"/v1/items/{item('A')}/similar", params={"k": 4}))

@@ -8,6 +8,7 @@ and vectors absorb the event, so the next request reflects it.
 from __future__ import annotations
 
 import time
+import zlib
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,8 @@ class OnlineLearner:
         self.touched_items: set[int] = set()
         self._rng = np.random.default_rng(state.config.random_state)
         self._allowance = 0.0
+        self.cap_samples = True
+        """Off while replaying the log, where wall time says nothing about load."""
         self._allowance_at = time.monotonic()
 
     def add_item(self, item: Item) -> int:
@@ -64,7 +67,7 @@ class OnlineLearner:
         item = state.items.ensure(event.item, event.timestamp)
         user = state.users.ensure(event.user)
         weight = state.config.weights.of(event)
-        if fold_in and self._take_sample(event.timestamp):
+        if fold_in and self._take_sample(event):
             self.log_sample(event.user, item)
         profile = state.users.profiles[user]
         state.cooccurrence.learn_one(item, profile.recent)
@@ -107,14 +110,20 @@ class OnlineLearner:
         self.dirty_items.clear()
         als.refresh_grams()
 
-    def _take_sample(self, timestamp: float) -> bool:
-        """Whether this event teaches the rankers (a fraction of events, and at most
-        ``ranker_samples_per_second`` of wall time when set, so a busy service caps the cost)."""
+    def _take_sample(self, event: Event) -> bool:
+        """Whether this event teaches the rankers.
+
+        A fixed fraction of events, chosen by a hash of the event so that replaying
+        the log (recovery) picks the same ones; and, when the config sets
+        ``ranker_samples_per_second`` and ``cap_samples`` is on, at most that many per
+        second of wall time, so a busy service bounds the cost.
+        """
         config = self.state.config
-        if self._rng.random() >= config.ranker_sample_rate:
+        key = f"{event.user}\x1f{event.item}\x1f{event.timestamp!r}".encode()
+        if zlib.crc32(key) / 2**32 >= config.ranker_sample_rate:
             return False
         cap = config.ranker_samples_per_second
-        if cap is None:
+        if cap is None or not self.cap_samples:
             return True
         now = time.monotonic()
         self._allowance = min(cap, self._allowance + (now - self._allowance_at) * cap)

@@ -94,10 +94,11 @@ class Retrainer:
         user_factors, item_factors = self.state.als.train(matrix)
         projection_inputs = self._content_inputs(documents, matrix, item_factors)
         tree = self.state.tree_ranker.train(sample_features, sample_labels, self.state.ranker)
-        content_rows = self.state.content_index.encode(documents)
+        content_rows = self.state.content_index.encode(documents) if documents else None
         with self.lock:
             self._install(user_factors, item_factors, documents, projection_inputs)
-            self.state.content_index.install(content_rows)
+            if content_rows is not None:
+                self.state.content_index.install(content_rows)
             if tree is not None:
                 self.state.tree_ranker.model = tree
         self.trainings += 1

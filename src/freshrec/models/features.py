@@ -205,6 +205,8 @@ class Signals:
     @cached_property
     def young(self) -> Array:
         """Young items scored by taste (ALS, from content while they have no events)."""
+        if not self.state.als.trained:
+            return np.zeros(self.n)
         return np.where(self.counts < YOUNG_EVENTS, self.als + 1e-3, 0.0)
 
     def content(self, items: Array) -> Array:

@@ -128,9 +128,11 @@ class Runtime:
         for item in self.stores.catalog.iter_items():
             engine.add_item(item)
         applied = position
+        engine.learner.cap_samples = False
         for at, event in self.stores.events.iterate(after=position):
             engine.learn_one(event)
             applied = at
+        engine.learner.cap_samples = True
         self.applied_position = max(applied, position)
         if not engine.state.als.trained and engine.state.events_seen >= \
                 self.settings.min_train_events:

@@ -61,7 +61,10 @@ class Recommender:
             self.breaker.record(source.name, ok=elapsed_ms <= self.budget_ms)
             if scored is None:
                 continue
-            scores = np.where(mask, scored.scores, -np.inf)
+            # A zero means "nothing to say about this item": it must not take a slot that
+            # the next source in the chain could fill with something it knows.
+            usable = mask if scored.any_score else mask & (scored.scores > 0)
+            scores = np.where(usable, scored.scores, -np.inf)
             picked = top_k(scores, k - len(answer))
             if picked.size == 0:
                 continue

@@ -32,6 +32,9 @@ class Scored:
 
     scores: Array
     credit: Callable[[Array], list[str]]
+    any_score: bool = False
+    """True when every finite score ranks (a ranker's scores may be negative); otherwise
+    only positive scores do."""
 
 
 class Source(Protocol):
@@ -79,7 +82,7 @@ class BlendSource:
                 out.append("content" if name == "als" and counts[item] == 0 else name)
             return out
 
-        return Scored(scores, credit)
+        return Scored(scores, credit, any_score=True)
 
 
 class ALSSource:
@@ -125,7 +128,7 @@ class PopularitySource:
         # A tiny tie-breaker favours newer items when nothing has been counted yet.
         scores = state.trending.popularity(n) + 1e-9 * state.items.first_seen[:n] / (
             1.0 + abs(state.clock))
-        return Scored(scores, _credit_all("popularity"))
+        return Scored(scores, _credit_all("popularity"), any_score=True)
 
 
 class SimilarItemsSource:
