@@ -108,9 +108,15 @@ class Engine:
         if tail:
             self.retrainer.train()
 
-    def retrain(self, background: bool = True) -> bool:
-        """Start a full retraining; False if one is already running."""
-        return self.retrainer.start() if background else self.retrainer.train()
+    def retrain(self, background: bool = True, rankers: bool = True) -> bool:
+        """Retrain in full (in a thread by default); False if one is already running.
+
+        ``rankers=False`` refits ALS and the content projection only, keeping the
+        tree ranker: cheaper, for frequent refreshes.
+        """
+        if background:
+            return self.retrainer.start(rankers=rankers)
+        return self.retrainer.train(rankers=rankers)
 
     def forget_user(self, user_id: str) -> bool:
         """Forget a user's profile and vector (erasure); True if the user was known."""

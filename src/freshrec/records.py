@@ -47,6 +47,9 @@ class Event(msgspec.Struct, frozen=True, gc=False):
     value: float | None = None
     id: str | None = None
     session: str | None = None
+    request_id: str | None = None
+    """The recommendation response that showed this item, when the event is a reaction
+    to one (a click on a recommended item): it measures click-through. Not stored."""
 
 
 class Item(msgspec.Struct, frozen=True):
@@ -100,6 +103,7 @@ def parse_event(
         value=value,
         id=_optional_identifier(raw, "id"),
         session=_optional_identifier(raw, "session"),
+        request_id=_optional_identifier(raw, "request_id"),
     )
 
 

@@ -70,6 +70,14 @@ class SnapshotStoreContract:
             store.load(info)
         assert issubclass(CorruptSnapshot, StoreUnavailable)
 
+    def test_delete_removes_one_snapshot(self, store: SnapshotStore) -> None:
+        kept, doomed = store.save("m1", b"a", {}), store.save("m2", b"b", {})
+        assert store.delete(doomed.id)
+        assert not store.delete(doomed.id)
+        assert store.list() == [kept]
+        with pytest.raises(CorruptSnapshot):
+            store.load(doomed)
+
     def test_prune_keeps_the_newest_of_each_name(self, store: SnapshotStore) -> None:
         engines = [store.save("engine", f"e{n}".encode(), {}) for n in range(4)]
         ranker = store.save("ranker", b"r", {})

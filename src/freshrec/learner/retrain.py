@@ -52,24 +52,24 @@ class Retrainer:
     def running(self) -> bool:
         return self._running.locked()
 
-    def train(self) -> bool:
+    def train(self, rankers: bool = True) -> bool:
         """Train now, in this thread; False if another training is already running."""
         if not self._running.acquire(blocking=False):
             return False
         try:
-            self._train()
+            self._train(rankers)
             return True
         finally:
             self._running.release()
 
-    def start(self) -> bool:
+    def start(self, rankers: bool = True) -> bool:
         """Start a background training; False if one is already running."""
         if not self._running.acquire(blocking=False):
             return False
 
         def run() -> None:
             try:
-                self._train()
+                self._train(rankers)
             except BaseException as error:  # the service must outlive a failed training
                 self.last_error = error
             finally:
@@ -83,7 +83,7 @@ class Retrainer:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _train(self) -> None:
+    def _train(self, rankers: bool = True) -> None:
         started = time.perf_counter()
         with self.lock:
             matrix = interaction_matrix(self.state)
@@ -93,7 +93,8 @@ class Retrainer:
             self.learner.touched_items.clear()
         user_factors, item_factors = self.state.als.train(matrix)
         projection_inputs = self._content_inputs(documents, matrix, item_factors)
-        tree = self.state.tree_ranker.train(sample_features, sample_labels, self.state.ranker)
+        tree = (self.state.tree_ranker.train(sample_features, sample_labels, self.state.ranker)
+                if rankers else None)
         content_rows = self.state.content_index.encode(documents) if documents else None
         with self.lock:
             self._install(user_factors, item_factors, documents, projection_inputs)

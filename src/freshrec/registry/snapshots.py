@@ -83,6 +83,10 @@ class SnapshotStore(Protocol):
         """Keep the newest ``keep`` snapshots of each name, delete the rest; return how many."""
         ...
 
+    def delete(self, snapshot_id: str) -> bool:
+        """Remove one snapshot (e.g. a model artifact holding erased data)."""
+        ...
+
 
 def check_name(name: str) -> str:
     """Refuse names that are not short file-name-safe words.
@@ -182,6 +186,11 @@ class MemorySnapshotStore:
                 self._payloads.pop(info.id, None)
         return len(doomed)
 
+    def delete(self, snapshot_id: str) -> bool:
+        with self._lock:
+            self._payloads.pop(snapshot_id, None)
+            return self._infos.pop(snapshot_id, None) is not None
+
 
 class LocalSnapshotStore:
     """A :class:`SnapshotStore` in a local directory: ``<id>.snap`` plus a ``<id>.json`` sidecar.
@@ -257,6 +266,20 @@ class LocalSnapshotStore:
             except OSError as exc:
                 raise StoreUnavailable(f"cannot prune {self.directory}: {exc}") from exc
             return len(doomed)
+
+    def delete(self, snapshot_id: str) -> bool:
+        if not ID_PATTERN.match(snapshot_id):
+            return False
+        with self._lock:
+            sidecar = self._sidecar_path(snapshot_id)
+            existed = sidecar.exists()
+            try:
+                sidecar.unlink(missing_ok=True)
+                self._payload_path(snapshot_id).unlink(missing_ok=True)
+                _fsync_directory(self.directory)
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot delete snapshot {snapshot_id}: {exc}") from exc
+            return existed
 
     def _remove_leftovers(self) -> None:
         """Temp files and payloads without a sidecar, left by a crash mid-save."""

@@ -22,6 +22,7 @@ from starlette.routing import Match
 from freshrec.ingest.batches import Rejection, parse_batch
 from freshrec.records import parse_event, parse_item, parse_user
 from freshrec.service import schemas
+from freshrec.service.admin import admin_router
 from freshrec.service.auth import require
 from freshrec.service.errors import ApiError, install_error_handlers
 from freshrec.service.limits import BodySizeLimit
@@ -111,8 +112,10 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         """Personalised top-k; an unknown user gets session/trending items, never an error."""
         filters = Filters(exclude_seen=exclude_seen, category=category or None,
                           available_only=available_only, exclude=_exclude_list(exclude))
-        items = runtime.engine.recommend(_checked_id(user_id), k, filters)
-        return _answer(runtime, items)
+        user = _checked_id(user_id)
+        answer = _answer(runtime, runtime.engine.recommend(user, k, filters))
+        runtime.served(answer["request_id"], user, [item["id"] for item in answer["items"]])
+        return answer
 
     @app.get("/v1/items/{item_id:path}/similar", dependencies=read,
              response_model=schemas.Recommendations, tags=["serve"])
@@ -176,9 +179,12 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         """Prometheus metrics."""
         runtime.metrics.learner_lag.set(
             max(0, runtime.stores.events.last_position() - runtime.applied_position))
+        runtime.monitoring_gauges.update(drift=runtime.drift_report(),
+                                         quality=runtime.quality.report())
         return Response(generate_latest(runtime.metrics.registry),
                         media_type=CONTENT_TYPE_LATEST)
 
+    app.include_router(admin_router(runtime), dependencies=admin)
     return app
 
 

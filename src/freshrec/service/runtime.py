@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,17 @@ from freshrec.catalog.sqlite import SQLiteCatalogStore
 from freshrec.config import EngineConfig
 from freshrec.engine import Engine
 from freshrec.errors import CorruptSnapshot
+from freshrec.lifecycle.manager import LifecycleError, LifecycleSettings, ModelLifecycle
 from freshrec.log.base import AppendResult, EventLog, QuarantinedRecord
 from freshrec.log.group_commit import GroupCommitLog
 from freshrec.log.sqlite import SQLiteEventLog
+from freshrec.monitoring.drift import InputDriftMonitor
+from freshrec.monitoring.prometheus import register_monitoring_gauges
+from freshrec.monitoring.quality import OnlineQualityMonitor
 from freshrec.records import Event, Item, User
-from freshrec.registry.snapshots import LocalSnapshotStore, SnapshotStore
+from freshrec.registry.datasets import dataset_version
+from freshrec.registry.models import MemoryModelRegistry, ModelRegistry, SQLiteModelRegistry
+from freshrec.registry.snapshots import LocalSnapshotStore, MemorySnapshotStore, SnapshotStore
 from freshrec.security.keys import KeyStore, SQLiteKeyStore
 from freshrec.service.gate import Gate
 from freshrec.service.metrics import ServiceMetrics
@@ -39,6 +45,8 @@ from freshrec.service.settings import Settings
 
 log = logging.getLogger("freshrec")
 SNAPSHOT_NAME = "engine"
+NEW_ITEM_AGE_S = 7 * 86400.0
+"""An event on an item whose first event is younger than this counts as a new-item event."""
 
 
 @dataclass
@@ -47,6 +55,11 @@ class Stores:
     catalog: CatalogStore
     keys: KeyStore
     snapshots: SnapshotStore
+    registry: ModelRegistry = field(default_factory=MemoryModelRegistry)
+    artifacts: SnapshotStore = field(default_factory=MemorySnapshotStore)
+    """Model versions and their artifact files."""
+    data_dir: Path | None = None
+    """Set for embedded stores, which a training process can open by path."""
 
     @classmethod
     def embedded(cls, data_dir: Path) -> Stores:
@@ -57,10 +70,13 @@ class Stores:
             catalog=SQLiteCatalogStore(data_dir / "catalog.sqlite"),
             keys=SQLiteKeyStore(data_dir / "keys.sqlite"),
             snapshots=LocalSnapshotStore(data_dir / "snapshots"),
+            registry=SQLiteModelRegistry(data_dir / "registry.sqlite"),
+            artifacts=LocalSnapshotStore(data_dir / "models"),
+            data_dir=data_dir,
         )
 
     def close(self) -> None:
-        for store in (self.events, self.catalog, self.keys):
+        for store in (self.events, self.catalog, self.keys, self.registry):
             store.close()
 
 
@@ -88,6 +104,19 @@ class Runtime:
         self._last_snapshot_model = "untrained"
         self._last_snapshot_time = time.monotonic()
         self._rebuild_requested = threading.Event()
+        self.drift = InputDriftMonitor(settings.drift_window, settings.drift_window,
+                                       min_current=max(100, settings.drift_window // 5))
+        self.quality = OnlineQualityMonitor()
+        self.monitoring_gauges = register_monitoring_gauges(self.metrics.registry)
+        self._drift_report: dict[str, Any] = {}
+        self._drift_checked = 0.0
+        isolated = settings.training_isolation == "process" and stores.data_dir is not None
+        self.lifecycle = ModelLifecycle(
+            stores.registry, stores.artifacts, self.engine_config, self._swap_in,
+            LifecycleSettings(tolerance=settings.gate_tolerance,
+                              holdout_fraction=settings.holdout_fraction),
+            data_dir=stores.data_dir if isolated else None,
+            log=stores.events, catalog=stores.catalog)
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -102,6 +131,7 @@ class Runtime:
         if self._worker is not None:
             self._worker.join(timeout=30)
         self.engine.retrainer.wait(timeout=60)
+        self.lifecycle.close()
         self.stores.close()
 
     def recover(self) -> None:
@@ -153,11 +183,27 @@ class Runtime:
             engine = self.engine
             for event, position in zip(events, result.positions, strict=True):
                 if position is not None:
+                    self._observe(engine, event)
                     engine.learn_one(event)
                     self.applied_position = max(self.applied_position, position)
         self.metrics.events_ingested.inc(result.accepted)
         self.metrics.events_duplicate.inc(result.duplicates)
         return result
+
+    def _observe(self, engine: Engine, event: Event) -> None:
+        """Feed the monitors what the models knew just before this event."""
+        state = engine.state
+        item = state.items.get(event.item)
+        first = state.items.first_event[item] if item is not None else float("nan")
+        known_item = item is not None and first == first  # NaN: listed, never touched
+        new_item = not known_item or event.timestamp - first < NEW_ITEM_AGE_S
+        self.drift.learn_one(event, known_user=state.users.get(event.user) is not None,
+                             known_item=known_item, new_item=new_item)
+        self.quality.observed(event, request_id=event.request_id)
+
+    def served(self, request_id: str, user: str, items: Sequence[str]) -> None:
+        """Remember what a user was shown, to score it against what they do next."""
+        self.quality.served(request_id, user, list(items), self.engine.state.clock)
 
     def ingest_items(self, items: Sequence[Item]) -> None:
         with self.gate.shared():
@@ -209,41 +255,99 @@ class Runtime:
             self._rebuild_requested.clear()
             self.rebuild()
             return
-        self._maybe_retrain()
+        self.lifecycle.poll()
+        self._maybe_train()
         self._maybe_snapshot()
         self.metrics.learner_lag.set(max(0, self.stores.events.last_position()
                                          - self.applied_position))
 
-    def _maybe_retrain(self) -> None:
-        engine = self.engine
-        if engine.retrainer.running:
+    def _maybe_train(self) -> None:
+        if self.lifecycle.running:
             return
-        new_events = self.applied_position - self._last_training_position
-        due = (new_events >= self.settings.retrain_every_events
-               or (new_events > 0 and time.monotonic() - self._last_training_time
-                   >= self.settings.retrain_interval_s)
-               or (not engine.state.als.trained
-                   and engine.state.events_seen >= self.settings.min_train_events))
-        if due:
-            self.retrain(background=True)
+        trigger = self.training_trigger()
+        if trigger is not None:
+            self.retrain(background=True, trigger=trigger)
 
-    def retrain(self, background: bool = True) -> bool:
-        """Start a full training; the new models are swapped in when it finishes."""
+    def training_trigger(self) -> str | None:
+        """Why a training is due now, or None: first model, schedule, drift, quality drop."""
+        settings = self.settings
+        new_events = self.applied_position - self._last_training_position
+        if self.stores.registry.champion() is None:
+            if self.applied_position >= settings.min_train_events and new_events > 0:
+                return "initial: first model"
+            return None
+        if new_events >= settings.retrain_every_events:
+            return f"schedule: {new_events} new events"
+        if new_events > 0 and time.monotonic() - self._last_training_time \
+                >= settings.retrain_interval_s:
+            return "schedule: interval"
+        report = self.drift_report()
+        if new_events >= settings.drift_window // 5 and report.get("drifted"):
+            return "drift: " + "; ".join(report.get("reasons", []))[:300]
+        if new_events > 0 and self.quality.report().get("dropped"):
+            return "quality: online hit rate dropped"
+        return None
+
+    def drift_report(self) -> dict[str, Any]:
+        """The drift monitor's report, recomputed at most every ``drift_check_s``."""
+        now = time.monotonic()
+        if not self._drift_report or now - self._drift_checked >= self.settings.drift_check_s:
+            self._drift_report = self.drift.report()
+            self._drift_checked = now
+        return self._drift_report
+
+    def retrain(self, background: bool = True, trigger: str = "manual",
+                params: dict[str, Any] | None = None) -> str | None:
+        """Train a candidate, gate it, promote or refuse it; returns its version id."""
+        if self.applied_position < 2:
+            raise LifecycleError("not enough events to train on yet")
+        version = self.lifecycle.start(self.applied_position, trigger, params)
+        if version is None:
+            return None
         self._last_training_position = self.applied_position
         self._last_training_time = time.monotonic()
-        engine = self.engine
-
-        def train() -> bool:
-            with threadpool_limits(self.settings.training_threads):
-                ok = engine.retrain(background=False)
-            self.metrics.trainings.labels(outcome="ok" if ok else "skipped").inc()
-            self.metrics.set_model_version(engine.model_version)
-            return ok
-
         if not background:
-            return train()
-        threading.Thread(target=train, name="freshrec-train", daemon=True).start()
-        return True
+            self.lifecycle.wait()
+        return version
+
+    def monitoring(self) -> dict[str, Any]:
+        status = self.lifecycle.status
+        running = status.running
+        return {
+            "drift": self.drift_report(),
+            "quality": self.quality.report(),
+            "training": {
+                "running": None if running is None else {
+                    "version": running.version_id, "trigger": running.trigger,
+                    "started": running.started},
+                "last": status.history[-1] if status.history else None,
+                "last_error": status.last_error,
+                "due": self.training_trigger() if running is None else None,
+            },
+            "model": self.engine.model_version,
+        }
+
+    def _swap_in(self, engine: Engine, position: int, version: str) -> None:
+        """Replay the log after ``position`` into ``engine`` and make it the live one.
+
+        Most of the catch-up runs while ingest goes on; only the last events are
+        applied under the exclusive gate, so ingest pauses for a moment at most.
+        """
+        engine.learner.cap_samples = False
+        for at, event in self.stores.events.iterate(after=position):
+            engine.learn_one(event)
+            position = at
+        with self.gate.exclusive():
+            for at, event in self.stores.events.iterate(after=position):
+                engine.learn_one(event)
+                position = at
+            engine.learner.cap_samples = True
+            self._install_engine(engine)
+            self.applied_position = max(self.applied_position, position)
+        self.drift.rebase()
+        self.quality.rebase()
+        self._drift_report = {}
+        log.info("model %s is now serving", version)
 
     def _maybe_snapshot(self) -> None:
         # A finished training is worth a snapshot too, even if no event came after it.
@@ -291,6 +395,11 @@ class Runtime:
         self.stores.snapshots.save(SNAPSHOT_NAME, payload,
                                    {"log_position": snapshot_position, "model": model})
         self.stores.snapshots.prune(1)
+        version = self.lifecycle.adopt(fresh, snapshot_position,
+                                       dataset_version(self.stores.events, snapshot_position),
+                                       "rebuilt from the log after a user's data was erased")
+        self.lifecycle.erase_artifacts(keep=version.id, reason="a user's data was erased")
+        self.metrics.set_model_version(version.id)
         self._last_snapshot_position = snapshot_position
         self._last_snapshot_model = model
         log.info("rebuilt models from the log; %d older snapshot(s) removed", len(old))

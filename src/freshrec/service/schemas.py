@@ -20,6 +20,9 @@ class EventIn(BaseModel):
     timestamp: float | str | None = Field(
         None, description="Seconds since the epoch or ISO 8601; default: now")
     session: str | None = None
+    request_id: str | None = Field(
+        None, description="request_id of the recommendations that showed this item "
+                          "(for click-through measurement)")
 
 
 class EventBatch(BaseModel):

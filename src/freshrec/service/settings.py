@@ -29,6 +29,15 @@ class Settings:
     """How often the background worker re-solves item vectors behind their events."""
     training_threads: int = 1
     """CPU threads a background training may use, so serving keeps its latency."""
+    gate_tolerance: float = 0.02
+    """A candidate may score this much (relative) below the champion and still replace it."""
+    holdout_fraction: float = 0.1
+    """The newest share of events a candidate is evaluated on (and not trained on)."""
+    training_isolation: str = "process"
+    """"process" (embedded stores: a child process at lower priority) or "thread"."""
+    drift_window: int = 5000
+    """Events in the drift monitor's reference and current windows."""
+    drift_check_s: float = 5.0
     public_docs: bool = True
     """Serve /docs and /openapi.json without a key (they describe the API, hold no data)."""
 

@@ -23,7 +23,8 @@ from freshrec.evaluation.contestants.base import (
 def _freshrec(settings: ContestantSettings) -> Contestant:
     from freshrec.evaluation.contestants.freshrec_engine import FreshrecEngine
 
-    return FreshrecEngine(seed=settings.seed)
+    return FreshrecEngine(seed=settings.seed, every_events=settings.retrain_every_events,
+                          every_seconds=settings.retrain_every_seconds)
 
 
 def _popularity(settings: ContestantSettings) -> Contestant:

@@ -3,15 +3,23 @@
 The harness decides what to leave out, so the engine's own filters are switched
 off (``exclude_seen=False``, ``available_only=False``) and the harness's set is
 passed as ``exclude``.
+
+Like the service, the engine retrains in full on a schedule: here the same one as
+``als-retrained`` (each day of data time, or every 5% of the stream), run in the
+foreground so that runs are deterministic; the tree ranker is refitted at every
+``RANKER_EVERY``-th training, as a service would do it less often than ALS.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Sequence
 from typing import Any
 
 from freshrec.records import Event, Item
 from freshrec.serving.results import Filters
+
+RANKER_EVERY = 5
 
 
 def engine_available() -> str | None:
@@ -28,23 +36,48 @@ class FreshrecEngine:
 
     name = "freshrec"
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, *, every_events: int | None = None,
+                 every_seconds: float | None = None) -> None:
         from freshrec import engine as engine_module
 
         config_class: Any = getattr(engine_module, "EngineConfig", None)
         if config_class is None:
             from freshrec.config import EngineConfig as config_class
         self.seed = seed
-        self.engine = engine_module.Engine(config_class())
+        self.engine = engine_module.Engine(config_class(num_threads=1, random_state=seed))
+        self.every_events = every_events
+        self.every_seconds = every_seconds
+        self.retrains = 0
+        self._events = 0
+        self._period: int | None = None
 
     def fit(self, records: Sequence[Item | Event]) -> None:
         self.engine.fit(records)
+        events = [r for r in records if isinstance(r, Event)]
+        if events and self.every_seconds is not None:
+            self._period = math.floor(events[-1].timestamp / self.every_seconds)
 
     def add_item(self, item: Item) -> None:
         self.engine.add_item(item)
 
     def learn_one(self, event: Event) -> None:
+        if self._due(event):
+            self.retrains += 1
+            self.engine.retrain(background=False, rankers=self.retrains % RANKER_EVERY == 0)
         self.engine.learn_one(event)
+
+    def _due(self, event: Event) -> bool:
+        self._events += 1
+        if self.every_events is not None:
+            return self._events % self.every_events == 0
+        if self.every_seconds is not None:
+            period = math.floor(event.timestamp / self.every_seconds)
+            if self._period is None:
+                self._period = period
+            if period != self._period:
+                self._period = period
+                return True
+        return False
 
     def recommend(self, user: str, k: int, exclude: Collection[str]) -> list[str]:
         filters = Filters(exclude_seen=False, available_only=False, exclude=frozenset(exclude))

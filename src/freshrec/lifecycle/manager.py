@@ -1,0 +1,276 @@
+"""The lifecycle manager: one training at a time, the gate's verdict, promotion, rollback.
+
+Trainings run in a child process (``spawn``, lower CPU priority); the service
+process only registers the result and, when the gate says yes, swaps the new
+engine in after replaying the events that arrived while it was being built.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from freshrec.catalog.base import CatalogStore
+from freshrec.config import EngineConfig
+from freshrec.engine import Engine
+from freshrec.errors import FreshrecError
+from freshrec.lifecycle.training import (
+    CandidateJob,
+    config_as_dict,
+    engine_config,
+    run_candidate_job,
+    train_candidate,
+)
+from freshrec.log.base import EventLog
+from freshrec.registry.datasets import DatasetVersion
+from freshrec.registry.models import (
+    ArtifactRef,
+    ModelRegistry,
+    ModelVersion,
+    UnknownModelVersion,
+    load_artifact,
+    previous_champion,
+)
+from freshrec.registry.snapshots import SnapshotStore
+
+log = logging.getLogger("freshrec")
+
+
+class LifecycleError(FreshrecError):
+    """A lifecycle request that cannot be carried out (the message says why)."""
+
+
+@dataclass
+class LifecycleSettings:
+    tolerance: float = 0.02
+    holdout_fraction: float = 0.1
+    min_holdout: int = 200
+    max_holdout: int = 20_000
+    max_holdout_requests: int = 3000
+    niceness: int = 10
+
+
+@dataclass
+class Training:
+    version_id: str
+    trigger: str
+    params: dict[str, Any]
+    started: float
+    future: Future[dict[str, Any]]
+
+
+@dataclass
+class LifecycleStatus:
+    running: Training | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    last_error: str | None = None
+
+
+class ModelLifecycle:
+    """Starts trainings, applies the gate's decisions, promotes and rolls back.
+
+    ``install`` is the runtime's callback that swaps an engine in: it receives the
+    restored engine and the log position its artifact reflects, and replays the
+    log after it before the swap.
+    """
+
+    def __init__(self, registry: ModelRegistry, artifacts: SnapshotStore,
+                 base_config: EngineConfig, install: Callable[[Engine, int, str], None],
+                 settings: LifecycleSettings | None = None, *,
+                 data_dir: Path | None = None, log: EventLog | None = None,
+                 catalog: CatalogStore | None = None) -> None:
+        """With ``data_dir`` trainings run in a child process over the embedded stores
+        there; otherwise in a thread over ``log`` and ``catalog``."""
+        if data_dir is None and (log is None or catalog is None):
+            raise ValueError("give data_dir, or log and catalog")
+        self.data_dir = data_dir
+        self.log = log
+        self.catalog = catalog
+        self.registry = registry
+        self.artifacts = artifacts
+        self.base_config = base_config
+        self.install = install
+        self.settings = settings or LifecycleSettings()
+        self.status = LifecycleStatus()
+        self._executor: Executor | None = None
+
+    # -- training --------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.status.running is not None
+
+    def start(self, end_position: int, trigger: str,
+              params: dict[str, Any] | None = None) -> str | None:
+        """Start a training on the log up to ``end_position``; None if one is running."""
+        if self.running:
+            return None
+        params = dict(params or {})
+        engine_config(self.base_config, params)  # refuse bad parameters before starting
+        if end_position < 2:
+            raise LifecycleError("not enough events to train on yet")
+        s = self.settings
+        holdout = min(s.max_holdout, max(s.min_holdout, int(end_position * s.holdout_fraction)))
+        holdout = min(holdout, end_position // 2)
+        champion = self.registry.champion()
+        champion_ref = champion.artifacts[0] if champion and champion.artifacts else None
+        version_id = self.registry.next_id()
+        job = CandidateJob(
+            data_dir=str(self.data_dir or ""), version_id=version_id, end_position=end_position,
+            holdout_events=holdout, params=params, base_config=config_as_dict(self.base_config),
+            champion_artifact=msgspec.to_builtins(champion_ref) if champion_ref else None,
+            champion_position=_artifact_position(self.artifacts, champion_ref),
+            tolerance=s.tolerance, max_holdout_requests=s.max_holdout_requests,
+            niceness=s.niceness)
+        if self.data_dir is not None:
+            future = self._pool().submit(run_candidate_job, job)
+        else:
+            future = self._pool().submit(train_candidate, job, self.log, self.catalog,
+                                         self.artifacts)
+        self.status.running = Training(version_id, trigger, params, time.time(), future)
+        # Reserve the id now, so a second training cannot take it.
+        self.registry.register(ModelVersion(
+            id=version_id, created=time.time(), status="candidate", params=params,
+            dataset=DatasetVersion(start_position=0, end_position=0, events=0,
+                                   content_hash="", created=time.time()),
+            notes=f"training ({trigger})"))
+        log.info("training %s started (%s)", version_id, trigger)
+        return version_id
+
+    def poll(self) -> dict[str, Any] | None:
+        """Finish a completed training: register, then promote or refuse. None if none done."""
+        training = self.status.running
+        if training is None or not training.future.done():
+            return None
+        self.status.running = None
+        try:
+            result = training.future.result()
+        except Exception as error:  # a failed training must not take the service down
+            log.exception("training %s failed", training.version_id)
+            self.status.last_error = f"{type(error).__name__}: {error}"
+            self.registry.update(training.version_id, status="refused",
+                                 notes=f"training failed ({training.trigger}): {error}")
+            outcome = {"version": training.version_id, "trigger": training.trigger,
+                       "decision": "failed", "error": str(error)}
+            self.status.history.append(outcome)
+            return outcome
+        return self._conclude(training, result)
+
+    def wait(self, timeout: float = 600.0) -> dict[str, Any] | None:
+        """Block until the running training ends and conclude it (tests and the CLI)."""
+        training = self.status.running
+        if training is None:
+            return None
+        training.future.exception(timeout=timeout)
+        return self.poll()
+
+    def _conclude(self, training: Training, result: dict[str, Any]) -> dict[str, Any]:
+        gate = result["gate"]
+        champion = self.registry.champion()
+        version = self.registry.update(
+            training.version_id,
+            dataset=msgspec.convert(result["dataset"], DatasetVersion),
+            metrics=result["metrics"], gate=gate,
+            artifacts=[msgspec.convert(result["artifact"], ArtifactRef)],
+            parent=champion.id if champion else None,
+            notes=f"trained ({training.trigger}): {gate['reason']}")
+        decision = "refused"
+        if gate["promote"] and champion is not None and champion.pinned:
+            self.registry.update(version.id, notes=version.notes +
+                                 f"; not promoted: champion {champion.id} is pinned")
+            decision = "kept (champion pinned)"
+        elif gate["promote"]:
+            self._activate(version, result["end_position"], force=False)
+            decision = "promoted"
+        else:
+            self.registry.update(version.id, status="refused")
+        outcome = {"version": version.id, "trigger": training.trigger, "decision": decision,
+                   "reason": gate["reason"], "candidate": gate["candidate"],
+                   "champion": gate["champion"], "finished": time.time()}
+        self.status.history.append(outcome)
+        log.info("training %s: %s (%s)", version.id, decision, gate["reason"])
+        return outcome
+
+    # -- by hand ---------------------------------------------------------------------
+    def promote(self, version_id: str) -> ModelVersion:
+        """Make ``version_id`` the champion now (an admin's decision overrides a pin)."""
+        version = self.registry.get(version_id)
+        if version is None:
+            raise UnknownModelVersion(version_id)
+        if not version.artifacts:
+            raise LifecycleError(f"{version_id} has no artifact (still training, or failed)")
+        position = _artifact_position(self.artifacts, version.artifacts[0]) or 0
+        self._activate(version, position, force=True)
+        return self.registry.get(version_id)  # type: ignore[return-value]
+
+    def rollback(self) -> ModelVersion:
+        """Return to the champion before the current one."""
+        previous = previous_champion(self.registry)
+        if previous is None:
+            raise LifecycleError("no earlier champion to roll back to")
+        return self.promote(previous.id)
+
+    def pin(self, version_id: str, pinned: bool) -> ModelVersion:
+        if self.registry.get(version_id) is None:
+            raise UnknownModelVersion(version_id)
+        return self.registry.update(version_id, pinned=pinned)
+
+    def adopt(self, engine: Engine, position: int, dataset: DatasetVersion,
+              reason: str) -> ModelVersion:
+        """Register an engine built outside a training (the erasure rebuild) as champion."""
+        version_id = self.registry.next_id()
+        engine.state.model_version = version_id
+        info = self.artifacts.save(version_id, engine.snapshot(), {"log_position": position})
+        self.registry.register(ModelVersion(
+            id=version_id, created=time.time(), dataset=dataset,
+            artifacts=[ArtifactRef.of(info, name="engine")], notes=reason,
+            gate={"promote": True, "reason": reason}))
+        self.registry.set_champion(version_id, force=True)
+        return self.registry.get(version_id)  # type: ignore[return-value]
+
+    def erase_artifacts(self, keep: str, reason: str) -> int:
+        """Delete every model artifact but ``keep``'s (they may hold erased data)."""
+        removed = 0
+        for version in self.registry.list(limit=1_000_000):
+            if version.id == keep or not version.artifacts:
+                continue
+            for ref in version.artifacts:
+                removed += self.artifacts.delete(ref.snapshot_id)
+            self.registry.update(version.id, artifacts=[],
+                                 notes=f"{version.notes}; artifact deleted: {reason}")
+        return removed
+
+    def _activate(self, version: ModelVersion, position: int, *, force: bool) -> None:
+        # Load and verify before touching anything: a corrupt artifact changes nothing.
+        payload = load_artifact(self.artifacts, version.artifacts[0])
+        engine = Engine.restore(payload)
+        engine.state.model_version = version.id
+        self.install(engine, position, version.id)
+        self.registry.set_champion(version.id, force=force)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _pool(self) -> Executor:
+        if self._executor is None:
+            self._executor = (ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                if self.data_dir is not None else ThreadPoolExecutor(max_workers=1))
+        return self._executor
+
+
+def _artifact_position(artifacts: SnapshotStore, ref: ArtifactRef | None) -> int | None:
+    if ref is None:
+        return None
+    for info in artifacts.list():
+        if info.id == ref.snapshot_id:
+            return int(info.log_position or 0)
+    return None

@@ -1,0 +1,108 @@
+"""Admin routes for the model lifecycle: versions, training, promotion, rollback, monitoring."""
+
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from freshrec.errors import CorruptSnapshot
+from freshrec.lifecycle.manager import LifecycleError
+from freshrec.registry.models import ChampionPinned, ModelVersion, UnknownModelVersion
+from freshrec.service.errors import ApiError
+from freshrec.service.runtime import Runtime
+
+STATUSES = ("candidate", "champion", "retired", "refused")
+
+
+class TrainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Engine settings to override for this candidate, e.g. {\"factors\": 32}")
+
+
+def admin_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(tags=["admin"])
+    registry = runtime.stores.registry
+    lifecycle = runtime.lifecycle
+
+    @router.get("/v1/models")
+    def list_models(limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                    status: str | None = None) -> dict[str, Any]:
+        """Model versions, newest first, with lineage to the data they were trained on."""
+        if status is not None and status not in STATUSES:
+            raise ApiError(422, f"status must be one of {', '.join(STATUSES)}")
+        return {"models": [_public(v) for v in registry.list(limit=limit, status=status)],
+                "serving": runtime.engine.model_version}
+
+    @router.get("/v1/models/{version}")
+    def show_model(version: str) -> dict[str, Any]:
+        """One version: parameters, code, dataset, metrics, the gate's numbers, artifacts."""
+        return _public(_get(runtime, version))
+
+    @router.post("/v1/models/train", status_code=202)
+    async def train(body: TrainRequest | None = None) -> dict[str, Any]:
+        """Train a candidate in the background; the gate decides if it replaces the champion."""
+        params = body.params if body else {}
+        try:
+            version = await run_in_threadpool(runtime.retrain, True, "manual", params)
+        except (ValueError, LifecycleError) as error:
+            raise ApiError(422, str(error)) from None
+        if version is None:
+            raise ApiError(409, "a training is already running; see GET /v1/monitoring")
+        return {"version": version, "status": "training"}
+
+    @router.post("/v1/models/{version}/promote")
+    async def promote(version: str) -> dict[str, Any]:
+        """Make this version the champion now (overrides the gate and any pin)."""
+        return _public(await _lifecycle_call(lifecycle.promote, version))
+
+    @router.post("/v1/models/rollback")
+    async def rollback() -> dict[str, Any]:
+        """Go back to the previous champion; takes effect for the next request."""
+        return _public(await _lifecycle_call(lifecycle.rollback))
+
+    @router.post("/v1/models/{version}/pin")
+    def pin(version: str) -> dict[str, Any]:
+        """Pin a version: while it is champion, automatic trainings cannot replace it."""
+        return _public(_call(lifecycle.pin, version, True))
+
+    @router.post("/v1/models/{version}/unpin")
+    def unpin(version: str) -> dict[str, Any]:
+        return _public(_call(lifecycle.pin, version, False))
+
+    @router.get("/v1/monitoring")
+    def monitoring() -> dict[str, Any]:
+        """Online quality, input drift against the reference window, and training status."""
+        return runtime.monitoring()
+
+    return router
+
+
+def _public(version: ModelVersion) -> dict[str, Any]:
+    return msgspec.to_builtins(version)  # type: ignore[no-any-return]
+
+
+def _get(runtime: Runtime, version: str) -> ModelVersion:
+    found = runtime.stores.registry.get(version)
+    if found is None:
+        raise ApiError(404, f"unknown model version {version!r}")
+    return found
+
+
+def _call(function: Any, *args: Any) -> Any:
+    try:
+        return function(*args)
+    except UnknownModelVersion as error:
+        raise ApiError(404, str(error)) from None
+    except (LifecycleError, ChampionPinned) as error:
+        raise ApiError(409, str(error)) from None
+    except CorruptSnapshot as error:
+        raise ApiError(409, f"refused: the artifact failed its integrity check ({error}); "
+                            "the current model keeps serving") from None
+
+
+async def _lifecycle_call(function: Any, *args: Any) -> Any:
+    return await run_in_threadpool(_call, function, *args)
