@@ -113,7 +113,7 @@ def stream(console: Console, client: FreshrecClient, shop: ShopSimulator, second
                 shown_at = elapsed
                 watched = watched or [user for user, _ in users.most_common(watch)]
                 view = render(client, shop, watched, previous,
-                              f"{elapsed:4.0f}s · {sent:,} events streamed "
+                              f"{elapsed:4.0f}s · {sent:,} events "
                               f"({sent / max(elapsed, 1e-9):.0f}/s) · {launched} new items")
                 if isinstance(live, Live):
                     live.update(view, refresh=True)
@@ -142,7 +142,7 @@ def render(client: FreshrecClient, shop: ShopSimulator, watched: list[str],
                           style="green" if fresh else None)
         previous[user] = set(ids)
         tables.append(table)
-    header = Text(f"{status} · model {model} · * new since the last look", style="bold")
+    header = Text(f"{status} · model {model} · * new since last look", style="bold")
     return Group(header, *tables)
 
 

@@ -87,10 +87,11 @@ class Engine:
         warmup = min(int(events * self.config.warmup_fraction), self.config.warmup_max_events)
         bulk_until = events - warmup
         seen = 0
+        added: list[int] = []
         with self.lock:
             for position, record in enumerate(records):
                 if isinstance(record, Item):
-                    self.learner.add_item(record)
+                    added.append(self.learner.add_item(record, encode=False))
                     continue
                 if seen == bulk_until:
                     tail = records[position:]
@@ -99,6 +100,7 @@ class Engine:
                 seen += 1
             else:
                 tail = []
+            self.learner.encode_items(added)
         self.retrainer.train()
         for record in tail:
             if isinstance(record, Item):

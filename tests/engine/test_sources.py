@@ -112,3 +112,16 @@ def test_content_index_rows_agree_whether_in_base_or_overlay() -> None:
     base_only = index.similarity(items[::-1], context)[::-1]
     assert np.allclose(overlay_only, mixed) and np.allclose(mixed, base_only)
     assert overlay_only[3] > overlay_only[1] > overlay_only[2] == 0.0
+
+
+def test_tree_ranker_fast_path_matches_the_library() -> None:
+    from freshrec.models.ranker import OnlineRanker, TreeRanker
+
+    rng = np.random.default_rng(0)
+    features = rng.random((4000, 6))
+    labels = (features[:, 0] + features[:, 1] * features[:, 2] > 1.0).astype(np.int8)
+    tree = TreeRanker(min_positives=10)
+    tree.model = tree.train(features, labels, OnlineRanker(prior=np.zeros(6)))
+    assert tree.model is not None  # trees beat a ranker that knows nothing
+    rows = rng.random((50, 6))
+    assert np.allclose(tree.score(rows), tree.score_reference(rows))

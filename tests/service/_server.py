@@ -119,7 +119,8 @@ class Server:
         """An httpx client; ``key`` defaults to the admin key, ``""`` sends none."""
         key = self.admin_key if key is None else key
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30.0, **kwargs)
+        kwargs.setdefault("timeout", 30.0)
+        return httpx.Client(base_url=self.url, headers=headers, **kwargs)
 
     def logs(self) -> str:
         parts = []

@@ -50,17 +50,26 @@ class OnlineLearner:
         """Off while replaying the log, where wall time says nothing about load."""
         self._allowance_at = time.monotonic()
 
-    def add_item(self, item: Item) -> int:
+    def add_item(self, item: Item, *, encode: bool = True) -> int:
+        """Upsert an item; ``encode=False`` defers its text encoding to
+        :meth:`encode_items` (bulk loading encodes many items in one call)."""
         state = self.state
         timestamp = item.timestamp if item.timestamp is not None else state.clock
         is_new = state.items.get(item.id) is None
         index = state.items.upsert(item, now=timestamp)
         state.clock = max(state.clock, timestamp)
+        if not encode:
+            return index
         state.content_index.set(index, document(state, index))
         if state.projection.fitted:
             untouched = not state.item_users.of(index)[0].size
             self._set_content_prior(index, replace=is_new or untouched)
         return index
+
+    def encode_items(self, indices: list[int]) -> None:
+        state = self.state
+        unique = sorted(set(indices))
+        state.content_index.set_many(unique, [document(state, i) for i in unique])
 
     def learn_one(self, event: Event, *, fold_in: bool = True) -> None:
         state = self.state
@@ -103,12 +112,12 @@ class OnlineLearner:
         state = self.state
         als = state.als
         self.flush_users()
-        als.refresh_grams()
+        als.refresh_user_gram()
         for item in self.dirty_items:
             users, confidence = state.item_users.of(item)
             als.fold_in_item(item, users, confidence)
         self.dirty_items.clear()
-        als.refresh_grams()
+        als.refresh_item_gram()
 
     def _take_sample(self, event: Event) -> bool:
         """Whether this event teaches the rankers.

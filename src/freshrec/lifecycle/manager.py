@@ -42,6 +42,8 @@ from freshrec.registry.models import (
 from freshrec.registry.snapshots import SnapshotStore
 
 log = logging.getLogger("freshrec")
+MIN_COMPARABLE = 50
+"""Fewest holdout events worth comparing a candidate and the champion on."""
 
 
 class LifecycleError(FreshrecError):
@@ -121,12 +123,21 @@ class ModelLifecycle:
         holdout = min(holdout, end_position // 2)
         champion = self.registry.champion()
         champion_ref = champion.artifacts[0] if champion and champion.artifacts else None
+        champion_position = _artifact_position(self.artifacts, champion_ref)
+        if champion_position is not None:
+            # The holdout must be news to the champion too, or the comparison is rigged.
+            unseen = end_position - champion_position
+            if unseen < MIN_COMPARABLE:
+                raise LifecycleError(
+                    f"only {unseen} events arrived after the champion {champion.id} was "
+                    f"trained (its holdout must be new to it); need at least {MIN_COMPARABLE}")
+            holdout = min(holdout, unseen)
         version_id = self.registry.next_id()
         job = CandidateJob(
             data_dir=str(self.data_dir or ""), version_id=version_id, end_position=end_position,
             holdout_events=holdout, params=params, base_config=config_as_dict(self.base_config),
             champion_artifact=msgspec.to_builtins(champion_ref) if champion_ref else None,
-            champion_position=_artifact_position(self.artifacts, champion_ref),
+            champion_position=champion_position,
             tolerance=s.tolerance, max_holdout_requests=s.max_holdout_requests,
             niceness=s.niceness)
         if self.data_dir is not None:

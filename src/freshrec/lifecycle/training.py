@@ -95,6 +95,10 @@ def train_candidate(job: CandidateJob, log: EventLog, catalog: CatalogStore,
     config = engine_config(EngineConfig(**job.base_config), job.params)
     candidate = Engine(config)
     candidate.fit([*items, *(event for _, event in training)])
+    candidate.state.model_version = job.version_id
+    # The artifact is the model as trained, before it learns the holdout: a later gate
+    # must be able to compare it on events it has never seen.
+    payload = candidate.snapshot()
     trained_at = time.time()
 
     champion = None
@@ -116,9 +120,7 @@ def train_candidate(job: CandidateJob, log: EventLog, catalog: CatalogStore,
                    "last_timestamp": holdout[-1][1].timestamp if holdout else None}
     decision = decide(candidate_metrics, champion_metrics, tolerance=job.tolerance,
                       holdout=description)
-    candidate.state.model_version = job.version_id
-    info = artifacts.save(job.version_id, candidate.snapshot(),
-                          {"log_position": job.end_position})
+    info = artifacts.save(job.version_id, payload, {"log_position": cut})
     return {
         "version_id": job.version_id,
         "dataset": msgspec.to_builtins(dataset),
@@ -129,7 +131,7 @@ def train_candidate(job: CandidateJob, log: EventLog, catalog: CatalogStore,
                     "total_seconds": time.time() - started},
         "gate": decision.as_dict(),
         "artifact": asdict_ref(ArtifactRef.of(info, name="engine")),
-        "end_position": job.end_position,
+        "end_position": cut,
     }
 
 

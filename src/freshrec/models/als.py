@@ -160,10 +160,16 @@ class OnlineALS:
 
     def refresh_grams(self) -> None:
         """Recompute Y'Y and X'X, which every fold-in solve needs."""
-        items = self.item_factors[self.has_item[: self.item_factors.shape[0]]]
-        users = self.user_factors[self.has_user[: self.user_factors.shape[0]]]
-        self.item_gram = items.T.astype(np.float64) @ items.astype(np.float64)
-        self.user_gram = users.T.astype(np.float64) @ users.astype(np.float64)
+        self.refresh_item_gram()
+        self.refresh_user_gram()
+
+    def refresh_item_gram(self) -> None:
+        """Y'Y: user solves need it; it changes only when item vectors do."""
+        self.item_gram = _gram(self.item_factors, self.has_item)
+
+    def refresh_user_gram(self) -> None:
+        """X'X: item solves need it; it drifts as users are folded in."""
+        self.user_gram = _gram(self.user_factors, self.has_user)
 
     # -- online updates --------------------------------------------------------------
     def fold_in_user(self, user: int, items: Vector, confidence: Vector) -> None:
@@ -274,3 +280,11 @@ class OnlineALS:
         if self.item_prior.shape[0] < n:
             self.item_prior = grown(self.item_prior, n)
             self.has_prior = grown(self.has_prior, n)
+
+
+def _gram(factors: Vector, present: Vector) -> Vector:
+    """factors' factors over the rows that hold a vector (absent rows are zero anyway,
+    so the whole array can go to BLAS without a masked copy)."""
+    rows = min(factors.shape[0], present.shape[0])
+    block = factors[:rows]
+    return (block.T @ block).astype(np.float64)

@@ -106,11 +106,19 @@ class ContentIndex:
         self._overlay: dict[int, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
 
     def set(self, index: int, document: str) -> None:
-        while len(self.documents) <= index:
+        self.set_many([index], [document])
+
+    def set_many(self, indices: Sequence[int], documents: Sequence[str]) -> None:
+        """Encode several items at once (one vectoriser call instead of one per item)."""
+        if not indices:
+            return
+        while len(self.documents) <= max(indices):
             self.documents.append("")
-        self.documents[index] = document
-        row = self.encoder.transform([document])
-        self._overlay[index] = (row.indices.astype(np.int32), row.data.astype(np.float32))
+        rows = self.encoder.transform(list(documents))
+        for position, (index, document) in enumerate(zip(indices, documents, strict=True)):
+            self.documents[index] = document
+            row = rows[position]
+            self._overlay[index] = (row.indices.astype(np.int32), row.data.astype(np.float32))
 
     def encode(self, documents: Sequence[str]) -> Matrix:
         """Rows for ``documents`` with the current IDF (slow: call it outside any lock)."""

@@ -15,61 +15,85 @@ long the stream runs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from freshrec.models._arrays import grown
 
-Pairs = dict[int, float]
+
+class PairRow:
+    """One item's neighbours: ids and weights in arrays, with a dict from id to slot.
+
+    Updating a weight writes into the array in place, so scoring reads the arrays
+    as they are, with no rebuild after every event.
+    """
+
+    __slots__ = ("neighbors", "size", "slots", "weights")
+
+    def __init__(self) -> None:
+        self.slots: dict[int, int] = {}
+        self.neighbors = np.zeros(8, dtype=np.int64)
+        self.weights = np.zeros(8, dtype=np.float64)
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.slots)
+
+    def add(self, other: int, weight: float, cap: int) -> None:
+        slot = self.slots.get(other)
+        if slot is not None:
+            self.weights[slot] += weight
+            return
+        if self.size == self.neighbors.shape[0]:
+            if self.size >= 2 * cap:
+                self._keep_strongest(cap)
+            else:
+                self.neighbors = grown(self.neighbors, self.size + 1)
+                self.weights = grown(self.weights, self.size + 1)
+        slot = self.size
+        self.neighbors[slot] = other
+        self.weights[slot] = weight
+        self.slots[other] = slot
+        self.size += 1
+
+    def _keep_strongest(self, cap: int) -> None:
+        order = np.argsort(-self.weights[: self.size], kind="stable")[:cap]
+        self.neighbors[:cap] = self.neighbors[order]
+        self.weights[:cap] = self.weights[order]
+        self.size = cap
+        self.slots = {int(item): slot for slot, item in enumerate(self.neighbors[:cap])}
 
 
 class PairCounts:
-    """Capped weighted pair counts with per-row numpy views for fast scoring."""
+    """Capped weighted pair counts, one :class:`PairRow` per item."""
 
     def __init__(self, max_neighbors: int) -> None:
         self.max_neighbors = max_neighbors
-        self.rows: list[Pairs] = []
-        self._arrays: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None] = []
-
-    def _ensure(self, item: int) -> None:
-        while len(self.rows) <= item:
-            self.rows.append({})
-            self._arrays.append(None)
+        self.rows: list[PairRow] = []
 
     def add(self, a: int, b: int, weight: float) -> None:
-        self._ensure(max(a, b))
-        row = self.rows[a]
-        row[b] = row.get(b, 0.0) + weight
-        self._arrays[a] = None
-        if len(row) > 2 * self.max_neighbors:
-            strongest = sorted(row.items(), key=lambda pair: pair[1], reverse=True)
-            self.rows[a] = dict(strongest[: self.max_neighbors])
+        while len(self.rows) <= max(a, b):
+            self.rows.append(PairRow())
+        self.rows[a].add(b, weight, self.max_neighbors)
 
     def row_arrays(self, item: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        """Neighbour indices and weights of ``item`` as arrays (cached until it changes)."""
+        """Neighbour indices and weights of ``item`` (views: use them before the next add)."""
         if item >= len(self.rows):
             return _EMPTY
-        cached = self._arrays[item]
-        if cached is None:
-            row = self.rows[item]
-            cached = (np.fromiter(row.keys(), dtype=np.int64, count=len(row)),
-                      np.fromiter(row.values(), dtype=np.float64, count=len(row)))
-            self._arrays[item] = cached
-        return cached
+        row = self.rows[item]
+        return row.neighbors[: row.size], row.weights[: row.size]
 
     def get(self, a: int, b: int) -> float:
-        return self.rows[a].get(b, 0.0) if a < len(self.rows) else 0.0
-
-    def forget_item_pairs(self, a: int, b: int, weight: float) -> None:
-        if a < len(self.rows) and b in self.rows[a]:
-            left = self.rows[a][b] - weight
-            if left <= 1e-9:
-                del self.rows[a][b]
-            else:
-                self.rows[a][b] = left
-            self._arrays[a] = None
+        if a >= len(self.rows):
+            return 0.0
+        row = self.rows[a]
+        slot = row.slots.get(b)
+        return 0.0 if slot is None else float(row.weights[slot])
 
 
 _EMPTY: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] = (

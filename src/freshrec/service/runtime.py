@@ -114,7 +114,8 @@ class Runtime:
         self.lifecycle = ModelLifecycle(
             stores.registry, stores.artifacts, self.engine_config, self._swap_in,
             LifecycleSettings(tolerance=settings.gate_tolerance,
-                              holdout_fraction=settings.holdout_fraction),
+                              holdout_fraction=settings.holdout_fraction,
+                              niceness=settings.training_niceness),
             data_dir=stores.data_dir if isolated else None,
             log=stores.events, catalog=stores.catalog)
 

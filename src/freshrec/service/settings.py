@@ -33,6 +33,8 @@ class Settings:
     """A candidate may score this much (relative) below the champion and still replace it."""
     holdout_fraction: float = 0.1
     """The newest share of events a candidate is evaluated on (and not trained on)."""
+    training_niceness: int = 10
+    """How much lower the training process's CPU priority is than the server's."""
     training_isolation: str = "process"
     """"process" (embedded stores: a child process at lower priority) or "thread"."""
     drift_window: int = 5000
