@@ -32,6 +32,7 @@ BATCH = 2000
 
 @pytest.mark.realdata
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_season_shift_triggers_a_gated_retraining(shared_data: Path, tmp_path: Path) -> None:
     retail = load_online_retail(shared_data / "online-retail-ii")
     events = [msgspec.to_builtins(e) for e in retail.events]

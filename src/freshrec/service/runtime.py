@@ -256,7 +256,12 @@ class Runtime:
             self._rebuild_requested.clear()
             self.rebuild()
             return
-        self.lifecycle.poll()
+        outcome = self.lifecycle.poll()
+        if outcome is not None and outcome["decision"] != "promoted":
+            # The shift has been looked at: a refused candidate means the serving model
+            # is still the best answer to it, so measure drift from here on.
+            self.drift.rebase()
+            self._drift_report = {}
         self._maybe_train()
         self._maybe_snapshot()
         self.metrics.learner_lag.set(max(0, self.stores.events.last_position()
