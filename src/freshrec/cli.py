@@ -60,6 +60,10 @@ def replay(
     publish(report, console)
 
 
+from freshrec.cli_models import models_app  # noqa: E402
+
+app.add_typer(models_app, name="models")
+
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 

@@ -6,6 +6,8 @@ candidates by hand. Trainings run in the server's child process, as in productio
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from freshrec.data.synthetic import generate_shop
 from freshrec.log.sqlite import SQLiteEventLog
 from freshrec.registry.datasets import dataset_version
 
-from ._server import Server, wait_for
+from ._server import CLI, Server, wait_for
 
 QUIET = {
     "FRESHREC_MIN_TRAIN_EVENTS": "3000",
@@ -166,3 +168,44 @@ def test_pinned_champion_is_not_replaced_by_a_training(shop_server: Server) -> N
         assert done["status"] != "champion"
         assert client.get("/v1/monitoring").json()["model"] == champion
         assert post(client, f"/v1/models/{champion}/unpin", {}).json()["pinned"] is False
+
+
+def test_the_cli_lists_and_rolls_back_through_the_api(shop_server: Server) -> None:
+    env = {**os.environ, "FRESHREC_URL": shop_server.url,
+           "FRESHREC_ADMIN_KEY": shop_server.admin_key}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, "models", *args], capture_output=True, text=True,
+                              env=env, timeout=60)
+
+    listed = cli("list", "--limit", "50")
+    assert listed.returncode == 0, listed.stderr
+    assert "m0001" in listed.stdout and "champion" in listed.stdout
+    with shop_server.client() as client:
+        before = client.get("/v1/monitoring").json()["model"]
+        versions = models(client)
+    target = next(v["id"] for v in versions.values()
+                  if v["id"] != before and v["artifacts"] and v["status"] != "refused"
+                  and _loads(shop_server, v))
+    promoted = cli("promote", target)
+    assert promoted.returncode == 0, promoted.stderr
+    with shop_server.client() as client:
+        assert client.get("/v1/monitoring").json()["model"] == target
+    back = cli("rollback")
+    assert back.returncode == 0 and before in back.stdout
+    missing = cli("promote", "m9999")
+    assert missing.returncode == 1 and "unknown model version" in missing.stderr
+
+
+def _loads(server: Server, version: dict[str, Any]) -> bool:
+    """False for the artifact an earlier test corrupted on purpose."""
+    from freshrec.errors import CorruptSnapshot
+    from freshrec.registry.models import ArtifactRef, load_artifact
+    from freshrec.registry.snapshots import LocalSnapshotStore
+
+    try:
+        load_artifact(LocalSnapshotStore(server.data_dir / "models"),
+                      ArtifactRef(**version["artifacts"][0]))
+    except CorruptSnapshot:
+        return False
+    return True
