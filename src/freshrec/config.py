@@ -83,9 +83,8 @@ class EngineConfig:
     # the blend
     ranker_learning_rate: float = 0.05
     ranker_negatives: int = 20
-    ranker_sample_rate: float = 0.25
-    ranker_samples_per_second: float | None = None
-    """Wall-clock cap on ranker samples (a service sets it so ingest stays cheap)."""
+    impression_ttl: float = 3600.0
+    """How long (data time) what a user was shown can still teach the rankers."""
     sample_capacity: int = 100_000
     # bulk fit: the tail of the training data is streamed online to teach the ranker
     warmup_fraction: float = 0.3

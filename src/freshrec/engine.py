@@ -46,6 +46,7 @@ from freshrec.serving.sources import (
 )
 
 NO_FILTERS = Filters()
+NATURAL = Filters(exclude_seen=False)
 
 
 class Engine:
@@ -102,11 +103,17 @@ class Engine:
                 tail = []
             self.learner.encode_items(added)
         self.retrainer.train()
+        shown: dict[str, float] = {}
         for record in tail:
             if isinstance(record, Item):
                 self.add_item(record)
-            else:
-                self.learn_one(record)
+                continue
+            # A request before the user acts at each new moment (once per basket when
+            # a basket's lines share a time), as live traffic would make.
+            if shown.get(record.user) != record.timestamp:
+                shown[record.user] = record.timestamp
+                self.recommend(record.user, k=10, filters=NATURAL)
+            self.learn_one(record)
         if tail:
             self.retrainer.train()
 
@@ -129,6 +136,7 @@ class Engine:
             self.state.users.forget(user_id)
             self.state.als.forget_user(index)
             self.learner.dirty_users.discard(index)
+            self.learner.impressions.pop(index, None)
             return True
 
     def settle(self) -> None:
@@ -145,7 +153,13 @@ class Engine:
             if index is not None:
                 self.learner.fold_in_user(index)
             context = user_context(self.state, user_id)
-            return self.recommender.rank(self.chain, context, k, filters).items
+            ranked = self.recommender.rank(self.chain, context, k, filters)
+            # A list cut by an explicit exclude list or a category is not what the user
+            # would naturally be shown; learning from it would skew the rankers.
+            natural = not filters.exclude and filters.category is None
+            if context.user is not None and ranked.impression is not None and natural:
+                self.learner.remember_impression(context.user, *ranked.impression)
+            return ranked.items
 
     def recommend_for_session(self, recent_items: Sequence[str], k: int = 10,
                               filters: Filters = NO_FILTERS) -> list[Recommendation]:

@@ -1,24 +1,32 @@
 """The online learner: the one writer of the model state, one event at a time.
 
 Order matters inside :meth:`OnlineLearner.learn_one`: the rankers learn first,
-from the candidates the user would have been shown before acting, then the counts
-and vectors absorb the event, so the next request reflects it.
+from what the user was shown before acting, then the counts and vectors absorb the
+event, so the next request reflects it.
 """
 
 from __future__ import annotations
 
-import time
-import zlib
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from freshrec.models.content import content_document
-from freshrec.models.features import Signals, candidate_features, retrieve, user_context
 from freshrec.models.state import ModelState
 from freshrec.records import Event, Item
 
 Array = np.ndarray[Any, Any]
+MAX_IMPRESSIONS = 100_000
+"""Users whose last impression is kept; the oldest are dropped first."""
+
+
+@dataclass
+class Impression:
+    timestamp: float
+    candidates: Array
+    features: Array
 
 
 def document(state: ModelState, index: int) -> str:
@@ -45,10 +53,7 @@ class OnlineLearner:
         """Users and items changed since the last full training started (to re-apply)."""
         self.touched_items: set[int] = set()
         self._rng = np.random.default_rng(state.config.random_state)
-        self._allowance = 0.0
-        self.cap_samples = True
-        """Off while replaying the log, where wall time says nothing about load."""
-        self._allowance_at = time.monotonic()
+        self.impressions: OrderedDict[int, Impression] = OrderedDict()
 
     def add_item(self, item: Item, *, encode: bool = True) -> int:
         """Upsert an item; ``encode=False`` defers its text encoding to
@@ -76,8 +81,8 @@ class OnlineLearner:
         item = state.items.ensure(event.item, event.timestamp)
         user = state.users.ensure(event.user)
         weight = state.config.weights.of(event)
-        if fold_in and self._take_sample(event):
-            self.log_sample(event.user, item)
+        if fold_in:
+            self._learn_from_impression(event, user, item)
         profile = state.users.profiles[user]
         state.cooccurrence.learn_one(item, profile.recent)
         profile.add(item, weight, event.timestamp, state.config.repeat_half_life)
@@ -119,55 +124,34 @@ class OnlineLearner:
         self.dirty_items.clear()
         als.refresh_item_gram()
 
-    def _take_sample(self, event: Event) -> bool:
-        """Whether this event teaches the rankers.
+    def remember_impression(self, user: int, candidates: Array, features: Array) -> None:
+        """What ``user`` was just shown (every candidate the ranker ordered, with features)."""
+        self.impressions[user] = Impression(self.state.clock, candidates, features)
+        self.impressions.move_to_end(user)
+        if len(self.impressions) > MAX_IMPRESSIONS:
+            self.impressions.popitem(last=False)
 
-        A fixed fraction of events, chosen by a hash of the event so that replaying
-        the log (recovery) picks the same ones; and, when the config sets
-        ``ranker_samples_per_second`` and ``cap_samples`` is on, at most that many per
-        second of wall time, so a busy service bounds the cost.
+    def _learn_from_impression(self, event: Event, user: int, item: int) -> None:
+        """Log (features, chosen?) rows and teach the online ranker.
+
+        The rankers learn from what was actually shown, as production rankers do
+        from impressions: features as the request saw them, the chosen item as the
+        positive, other candidates as negatives. An item no source proposed is a
+        retrieval miss, not a ranking mistake, and teaches the rankers nothing.
         """
+        shown = self.impressions.get(user)
         config = self.state.config
-        key = f"{event.user}\x1f{event.item}\x1f{event.timestamp!r}".encode()
-        if zlib.crc32(key) / 2**32 >= config.ranker_sample_rate:
-            return False
-        cap = config.ranker_samples_per_second
-        if cap is None or not self.cap_samples:
-            return True
-        now = time.monotonic()
-        self._allowance = min(cap, self._allowance + (now - self._allowance_at) * cap)
-        self._allowance_at = now
-        if self._allowance < 1.0:
-            return False
-        self._allowance -= 1.0
-        return True
-
-    def log_sample(self, user_id: str, item: int) -> None:
-        """Teach the rankers with the candidates the user would have been shown just now.
-
-        Called before the event is applied, so the features are those a request
-        would have seen. Candidates come from every source without request-specific
-        filters, the natural pool a ranker must order; an item no source proposed is
-        a retrieval miss, not a ranking mistake, and teaches nothing here.
-        """
-        state = self.state
-        index = state.users.get(user_id)
-        if index is not None:
-            self.fold_in_user(index)
-        context = user_context(state, user_id)
-        signals = Signals(state, context)
-        candidates, _ = retrieve(signals, state.items.available[: signals.n])
-        hit = np.flatnonzero(candidates == item)
-        if hit.size == 0 or candidates.size < 2:
+        if shown is None or event.timestamp - shown.timestamp > config.impression_ttl:
             return
-        config = state.config
-        others = np.flatnonzero(candidates != item)
+        hit = np.flatnonzero(shown.candidates == item)
+        others = np.flatnonzero(shown.candidates != item)
+        if hit.size == 0 or others.size == 0:
+            return
         sampled = self._rng.choice(others, min(config.ranker_negatives, others.size),
                                    replace=False)
-        rows = candidate_features(signals, np.concatenate([candidates[hit[:1]],
-                                                           candidates[sampled]]))
-        state.samples.add(rows, np.r_[1, np.zeros(sampled.size, dtype=np.int8)])
-        state.ranker.learn_one(rows[0].astype(np.float64), rows[1:].astype(np.float64))
+        rows = shown.features[np.concatenate([hit[:1], sampled])]
+        self.state.samples.add(rows, np.r_[1, np.zeros(sampled.size, dtype=np.int8)])
+        self.state.ranker.learn_one(rows[0].astype(np.float64), rows[1:].astype(np.float64))
 
     def _set_content_prior(self, index: int, replace: bool) -> None:
         state = self.state

@@ -47,6 +47,8 @@ def engine_config(base: EngineConfig, params: dict[str, Any]) -> EngineConfig:
         expected = type(getattr(base, name))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             values[name] = float(value)
+        elif expected is tuple and isinstance(value, list):  # JSON has no tuples
+            values[name] = tuple(float(v) for v in value)
         elif getattr(base, name) is not None and not isinstance(value, expected):
             raise ValueError(f"parameter {name} must be {expected.__name__}, "
                              f"got {type(value).__name__}")

@@ -98,7 +98,7 @@ class SampleLog:
 class TreeRanker:
     """Gradient-boosted trees (scikit-learn's histogram GBDT) over the candidate features."""
 
-    def __init__(self, max_iter: int = 40, max_leaf_nodes: int = 15, learning_rate: float = 0.15,
+    def __init__(self, max_iter: int = 25, max_leaf_nodes: int = 15, learning_rate: float = 0.2,
                  min_positives: int = 300, random_state: int = 0) -> None:
         self.max_iter = max_iter
         self.max_leaf_nodes = max_leaf_nodes
@@ -112,16 +112,19 @@ class TreeRanker:
     def train(self, features: Array, labels: Array, baseline: OnlineRanker) -> Any:
         """Fit trees on the older 80% of the log; keep them only if they beat ``baseline``.
 
-        The gate compares ranking quality (AUC) on the newest 20%, which neither
-        model was fitted to in this round. Returns the model, or None when there is
-        too little data or the trees do not win (the online ranker keeps serving).
+        The gate compares how high each model puts the chosen item among the others
+        shown with it (mean reciprocal rank, which weighs the top of the list as a
+        top-10 does; AUC would reward ordering the tail) on the newest 20%, which
+        neither model was fitted to in this round. Returns the model, or None when
+        there is too little data or the trees do not win.
         """
         if int(labels.sum()) < self.min_positives or int((labels == 0).sum()) == 0:
             return None
         from sklearn.ensemble import HistGradientBoostingClassifier
-        from sklearn.metrics import roc_auc_score
 
-        cut = int(len(labels) * 0.8)
+        # Cut at a group boundary: each group starts with its positive row.
+        starts = np.flatnonzero(labels == 1)
+        cut = int(starts[int(len(starts) * 0.8)]) if len(starts) > 1 else len(labels)
         held_labels = labels[cut:]
         if held_labels.min() == held_labels.max():
             return None
@@ -131,10 +134,10 @@ class TreeRanker:
             random_state=self.random_state)
         model.fit(features[:cut], labels[:cut])
         held = features[cut:]
-        tree_auc = roc_auc_score(held_labels, model._raw_predict(held).ravel())
-        linear_auc = roc_auc_score(held_labels, baseline.score(held.astype(np.float64)))
-        self.last_gate = {"tree_auc": float(tree_auc), "linear_auc": float(linear_auc)}
-        return model if tree_auc > linear_auc else None
+        tree_mrr = _mean_reciprocal_rank(model._raw_predict(held).ravel(), held_labels)
+        linear_mrr = _mean_reciprocal_rank(baseline.score(held.astype(np.float64)), held_labels)
+        self.last_gate = {"tree_mrr": tree_mrr, "linear_mrr": linear_mrr}
+        return model if tree_mrr > linear_mrr else None
 
     def score(self, features: Array) -> Array:
         """Raw scores (log-odds) of ``features``: the trees' predictors called directly.
@@ -162,3 +165,22 @@ class TreeRanker:
 
     def score_reference(self, features: Array) -> Array:
         return np.asarray(self.model._raw_predict(features, n_threads=1)).ravel()
+
+
+def _mean_reciprocal_rank(scores: Array, labels: Array) -> float:
+    """Mean of 1/rank of each group's positive among its group (groups start at a 1).
+
+    >>> _mean_reciprocal_rank(np.zeros(4), np.array([1, 0, 1, 0]))
+    0.5
+
+    >>> _mean_reciprocal_rank(np.array([0.9, 0.1, 0.5, 0.2, 0.8]), np.array([1, 0, 1, 0, 0]))
+    0.75
+    """
+    group = np.cumsum(labels) - 1
+    valid = group >= 0
+    scores, labels, group = scores[valid], labels[valid], group[valid]
+    positive_score = scores[labels == 1][group]
+    # Ties count against the positive: a model that scores everything alike has not
+    # ranked anything.
+    above = np.bincount(group, weights=(scores >= positive_score).astype(float)) - 1.0
+    return float(np.mean(1.0 / (1.0 + above)))

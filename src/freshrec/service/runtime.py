@@ -87,10 +87,7 @@ class Runtime:
                  engine_config: EngineConfig | None = None) -> None:
         self.settings = settings
         self.stores = stores
-        # Ranker samples cost a retrieval each; a service caps them per second so that
-        # ingest stays cheap however fast events arrive.
-        self.engine_config = engine_config or EngineConfig(
-            num_threads=settings.training_threads, ranker_samples_per_second=20.0)
+        self.engine_config = engine_config or EngineConfig(num_threads=settings.training_threads)
         self.metrics = ServiceMetrics(lambda: self.engine.breaker.failures)
         self.gate = Gate()
         self.engine = Engine(self.engine_config)
@@ -159,11 +156,9 @@ class Runtime:
         for item in self.stores.catalog.iter_items():
             engine.add_item(item)
         applied = position
-        engine.learner.cap_samples = False
         for at, event in self.stores.events.iterate(after=position):
             engine.learn_one(event)
             applied = at
-        engine.learner.cap_samples = True
         self.applied_position = max(applied, position)
         if not engine.state.als.trained and engine.state.events_seen >= \
                 self.settings.min_train_events:
@@ -339,7 +334,6 @@ class Runtime:
         Most of the catch-up runs while ingest goes on; only the last events are
         applied under the exclusive gate, so ingest pauses for a moment at most.
         """
-        engine.learner.cap_samples = False
         for at, event in self.stores.events.iterate(after=position):
             engine.learn_one(event)
             position = at
@@ -347,7 +341,6 @@ class Runtime:
             for at, event in self.stores.events.iterate(after=position):
                 engine.learn_one(event)
                 position = at
-            engine.learner.cap_samples = True
             self._install_engine(engine)
             self.applied_position = max(self.applied_position, position)
         self.drift.rebase()

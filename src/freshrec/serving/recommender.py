@@ -25,6 +25,7 @@ Array = np.ndarray[Any, Any]
 @dataclass
 class Ranked:
     items: list[Recommendation]
+    impression: tuple[Array, Array] | None = None
 
 
 class Recommender:
@@ -45,6 +46,7 @@ class Recommender:
         if also_exclude:
             mask[list(also_exclude)] = False
         answer: list[Recommendation] = []
+        impression: tuple[Array, Array] | None = None
         for source in chain:
             if len(answer) >= k:
                 break
@@ -70,5 +72,6 @@ class Recommender:
                 continue
             for item, name in zip(picked.tolist(), scored.credit(picked), strict=True):
                 answer.append(Recommendation(state.items.ids[item], float(scores[item]), name))
+            impression = impression or scored.impression
             mask[picked] = False
-        return Ranked(answer)
+        return Ranked(answer, impression)

@@ -35,6 +35,9 @@ class Scored:
     any_score: bool = False
     """True when every finite score ranks (a ranker's scores may be negative); otherwise
     only positive scores do."""
+    impression: tuple[Array, Array] | None = None
+    """(candidates, their features) when a ranker ordered them: what the user is shown,
+    which the learner learns from when the user acts."""
 
 
 class Source(Protocol):
@@ -70,19 +73,21 @@ class BlendSource:
         ranked = tree.score(features) if tree.model is not None else state.ranker.score(features)
         scores = np.full(signals.n, -np.inf)
         scores[items] = ranked
-        names = {int(item): CREDIT[_RETRIEVAL_NAMES[source]]
-                 for item, source in zip(items.tolist(), proposer.tolist(), strict=True)}
         counts = signals.counts
 
         def credit(chosen: Array) -> list[str]:
+            # ``items`` is sorted (np.unique), so the proposer of each chosen item is found
+            # by binary search, for the k chosen items only.
+            where = np.searchsorted(items, chosen)
             out = []
-            for item in chosen.tolist():
-                name = names.get(item, "blend")
+            for item, slot in zip(chosen.tolist(), where.tolist(), strict=True):
+                found = slot < items.shape[0] and items[slot] == item
+                name = CREDIT[_RETRIEVAL_NAMES[proposer[slot]]] if found else "blend"
                 # An ALS score on an item nobody touched yet comes from its content vector.
                 out.append("content" if name == "als" and counts[item] == 0 else name)
             return out
 
-        return Scored(scores, credit, any_score=True)
+        return Scored(scores, credit, any_score=True, impression=(items, features))
 
 
 class ALSSource:

@@ -23,8 +23,14 @@ from freshrec.evaluation.contestants.base import (
 def _freshrec(settings: ContestantSettings) -> Contestant:
     from freshrec.evaluation.contestants.freshrec_engine import FreshrecEngine
 
-    return FreshrecEngine(seed=settings.seed, every_events=settings.retrain_every_events,
-                          every_seconds=settings.retrain_every_seconds)
+    # freshrec retrains less often than als-retrained (weekly in data time, or every
+    # 10% of the stream): between trainings it learns online, which is its point.
+    every_events = (None if settings.retrain_every_events is None
+                    else 2 * settings.retrain_every_events)
+    every_seconds = (None if settings.retrain_every_seconds is None
+                     else 7 * settings.retrain_every_seconds)
+    return FreshrecEngine(seed=settings.seed, every_events=every_events,
+                          every_seconds=every_seconds)
 
 
 def _popularity(settings: ContestantSettings) -> Contestant:

@@ -4,10 +4,10 @@ The harness decides what to leave out, so the engine's own filters are switched
 off (``exclude_seen=False``, ``available_only=False``) and the harness's set is
 passed as ``exclude``.
 
-Like the service, the engine retrains in full on a schedule: here the same one as
-``als-retrained`` (each day of data time, or every 5% of the stream), run in the
-foreground so that runs are deterministic; the tree ranker is refitted at every
-``RANKER_EVERY``-th training, as a service would do it less often than ALS.
+Like the service, the engine retrains in full on a schedule: here half as often as
+``als-retrained`` or less (each week of data time, or every 10% of the stream), run
+in the foreground so that runs are deterministic; the tree ranker is refitted at
+every ``RANKER_EVERY``-th training.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from freshrec.records import Event, Item
 from freshrec.serving.results import Filters
 
-RANKER_EVERY = 5
+RANKER_EVERY = 2
 
 
 def engine_available() -> str | None:
