@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import pickle
 import threading
+import time
 from collections.abc import Iterable, Sequence
 
 from freshrec.config import EngineConfig
@@ -74,6 +75,21 @@ class Engine:
         """Fold one event into every model; the next request reflects it."""
         with self.lock:
             self.learner.learn_one(event)
+
+    def learn_many(self, events: Iterable[Event], chunk: int = 16) -> None:
+        """Learn several events, letting requests in between small groups of them.
+
+        Python locks are not fair: a thread that re-takes the lock at once for each
+        of a thousand events can keep a waiting request out for the whole batch.
+        Releasing it and yielding the interpreter every ``chunk`` events bounds that
+        wait to a few hundred microseconds.
+        """
+        pending = list(events)
+        for start in range(0, len(pending), chunk):
+            with self.lock:
+                for event in pending[start:start + chunk]:
+                    self.learner.learn_one(event)
+            time.sleep(0)
 
     def fit(self, records: Iterable[Item | Event]) -> None:
         """Bulk-load history, train in full, and teach the ranker on the most recent part.
@@ -139,10 +155,26 @@ class Engine:
             self.learner.impressions.pop(index, None)
             return True
 
-    def settle(self) -> None:
-        """Re-solve the vectors of users and items behind their events (background work)."""
+    def settle(self, chunk: int = 32) -> None:
+        """Re-solve the vectors of users and items behind their events (background work),
+        a few at a time so that requests are not held up behind the whole backlog."""
         with self.lock:
-            self.learner.flush_items()
+            users = list(self.learner.dirty_users)
+        for start in range(0, len(users), chunk):
+            with self.lock:
+                for user in users[start:start + chunk]:
+                    self.learner.fold_in_user(user)
+            time.sleep(0)
+        with self.lock:
+            items = list(self.learner.dirty_items)
+            self.learner.dirty_items.clear()
+            self.state.als.refresh_user_gram()
+        for start in range(0, len(items), chunk):
+            with self.lock:
+                self.learner.fold_in_items(items[start:start + chunk])
+            time.sleep(0)
+        with self.lock:
+            self.state.als.refresh_item_gram()
 
     # -- serving ---------------------------------------------------------------------
     def recommend(self, user_id: str, k: int = 10,

@@ -118,11 +118,15 @@ class OnlineLearner:
         als = state.als
         self.flush_users()
         als.refresh_user_gram()
-        for item in self.dirty_items:
-            users, confidence = state.item_users.of(item)
-            als.fold_in_item(item, users, confidence)
+        self.fold_in_items(list(self.dirty_items))
         self.dirty_items.clear()
         als.refresh_item_gram()
+
+    def fold_in_items(self, items: list[int]) -> None:
+        state = self.state
+        for item in items:
+            users, confidence = state.item_users.of(item)
+            state.als.fold_in_item(item, users, confidence)
 
     def remember_impression(self, user: int, candidates: Array, features: Array) -> None:
         """What ``user`` was just shown (every candidate the ranker ordered, with features)."""

@@ -7,17 +7,16 @@ Build it with :func:`create_app` from a :class:`~freshrec.service.runtime.Runtim
 # No ``from __future__ import annotations`` here: the ``k`` parameters are annotated
 # with ``Query(le=settings.max_k)``, a closure variable that FastAPI cannot resolve
 # from a string annotation (every ``?k=`` request then failed with a 500).
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.routing import Match
 
 from freshrec.ingest.batches import Rejection, parse_batch
 from freshrec.records import parse_event, parse_item, parse_user
@@ -26,6 +25,7 @@ from freshrec.service.admin import admin_router
 from freshrec.service.auth import require
 from freshrec.service.errors import ApiError, install_error_handlers
 from freshrec.service.limits import BodySizeLimit
+from freshrec.service.metrics import RequestMetrics
 from freshrec.service.runtime import Runtime
 from freshrec.serving.results import Filters, Recommendation
 
@@ -54,7 +54,7 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
-    _install_metrics_middleware(app, runtime)
+    app.add_middleware(RequestMetrics, metrics=runtime.metrics)
     ingest = [Depends(require("ingest"))]
     read = [Depends(require("read"))]
     admin = [Depends(require("admin"))]
@@ -108,14 +108,14 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         category: str | None = None,
         exclude: Annotated[str | None, Query(description="Comma-separated item ids")] = None,
         available_only: bool = True,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Personalised top-k; an unknown user gets session/trending items, never an error."""
         filters = Filters(exclude_seen=exclude_seen, category=category or None,
                           available_only=available_only, exclude=_exclude_list(exclude))
         user = _checked_id(user_id)
         answer = _answer(runtime, runtime.engine.recommend(user, k, filters))
         runtime.served(answer["request_id"], user, [item["id"] for item in answer["items"]])
-        return answer
+        return _json(answer)
 
     @app.get("/v1/items/{item_id:path}/similar", dependencies=read,
              response_model=schemas.Recommendations, tags=["serve"])
@@ -124,11 +124,11 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         k: Annotated[int, Query(ge=1, le=settings.max_k)] = 10,
         category: str | None = None,
         available_only: bool = True,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Items bought or watched together with this one, or close in taste or content."""
         filters = Filters(exclude_seen=False, category=category or None,
                           available_only=available_only)
-        return _answer(runtime, runtime.engine.similar(_checked_id(item_id), k, filters))
+        return _json(_answer(runtime, runtime.engine.similar(_checked_id(item_id), k, filters)))
 
     @app.get("/v1/trending", dependencies=read, response_model=schemas.Recommendations,
              tags=["serve"])
@@ -136,19 +136,19 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         k: Annotated[int, Query(ge=1, le=settings.max_k)] = 10,
         category: str | None = None,
         available_only: bool = True,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """What is popular right now, overall or in one category."""
         filters = Filters(exclude_seen=False, available_only=available_only)
-        return _answer(runtime, runtime.engine.trending(k, category or None, filters))
+        return _json(_answer(runtime, runtime.engine.trending(k, category or None, filters)))
 
     @app.post("/v1/recommendations", dependencies=read, response_model=schemas.Recommendations,
               tags=["serve"])
-    def session_recommendations(body: schemas.SessionRequest) -> dict[str, Any]:
+    def session_recommendations(body: schemas.SessionRequest) -> Response:
         """Recommendations for an anonymous session from the items it touched."""
         filters = Filters(exclude_seen=body.exclude_seen, category=body.category or None,
                           available_only=body.available_only, exclude=frozenset(body.exclude))
         items = runtime.engine.recommend_for_session(body.recent_items, body.k, filters)
-        return _answer(runtime, items)
+        return _json(_answer(runtime, items))
 
     @app.get("/v1/quarantine", dependencies=admin, response_model=schemas.QuarantinePage,
              tags=["admin"])
@@ -193,6 +193,12 @@ def _answer(runtime: Runtime, items: list[Recommendation]) -> dict[str, Any]:
             "model": runtime.engine.model_version, "request_id": uuid.uuid4().hex}
 
 
+def _json(answer: dict[str, Any]) -> Response:
+    """The answer as JSON, encoded by msgspec: returning a Response skips FastAPI's
+    re-validation of a dict we built ourselves (the schema still documents it)."""
+    return Response(msgspec.json.encode(answer), media_type="application/json")
+
+
 def _ingest_answer(accepted: int, duplicates: int,
                    rejected: list[Rejection]) -> dict[str, Any] | JSONResponse:
     """The batch answer; 422 (same body, plus the error) when no record was usable."""
@@ -226,27 +232,3 @@ async def _quarantine(runtime: Runtime, kind: str, rejected: list[Any]) -> None:
     if rejected:
         await run_in_threadpool(runtime.quarantine, kind,
                                 [(r.raw, r.error) for r in rejected])
-
-
-def _install_metrics_middleware(app: FastAPI, runtime: Runtime) -> None:
-    @app.middleware("http")
-    async def measure(request: Request,
-                      call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = _route_name(app, request)
-        runtime.metrics.latency.labels(route, request.method).observe(
-            time.perf_counter() - started)
-        runtime.metrics.requests.labels(route, request.method, str(response.status_code)).inc()
-        return response
-
-
-def _route_name(app: FastAPI, request: Request) -> str:
-    """The route template (``/v1/users/{user_id}/recommendations``), never the raw path,
-    so user ids do not become metric labels."""
-    for route in app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            # path_format drops converters: {user_id}, not {user_id:path}.
-            return str(getattr(route, "path_format", None) or getattr(route, "path", "other"))
-    return "unmatched"

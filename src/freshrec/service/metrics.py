@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -56,3 +58,40 @@ class ServiceMetrics:
     def set_model_version(self, version: str) -> None:
         self.model_version.clear()
         self.model_version.labels(version=version).set(1)
+
+
+class RequestMetrics:
+    """ASGI middleware: count and time each request by its route template.
+
+    The router records the matched route in the scope, so the label is the template
+    (``/v1/users/{user_id}/recommendations``), never the raw path: user ids never
+    become metric labels, and nothing has to match routes a second time.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording)
+        finally:
+            route = scope.get("route")
+            # path_format drops converters: {user_id}, not {user_id:path}.
+            name = (getattr(route, "path_format", None) or getattr(route, "path", None)
+                    or "unmatched")
+            method = scope.get("method", "")
+            self.metrics.latency.labels(name, method).observe(time.perf_counter() - started)
+            self.metrics.requests.labels(name, method, str(status)).inc()

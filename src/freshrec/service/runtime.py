@@ -177,11 +177,13 @@ class Runtime:
         with self.gate.shared():
             result = self.stores.events.append(events)
             engine = self.engine
-            for event, position in zip(events, result.positions, strict=True):
-                if position is not None:
-                    self._observe(engine, event)
-                    engine.learn_one(event)
-                    self.applied_position = max(self.applied_position, position)
+            accepted = [(event, position) for event, position
+                        in zip(events, result.positions, strict=True) if position is not None]
+            for event, _ in accepted:
+                self._observe(engine, event)
+            engine.learn_many(event for event, _ in accepted)
+            if accepted:
+                self.applied_position = max(self.applied_position, accepted[-1][1])
         self.metrics.events_ingested.inc(result.accepted)
         self.metrics.events_duplicate.inc(result.duplicates)
         return result

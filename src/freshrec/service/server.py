@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import uvicorn
+from threadpoolctl import threadpool_limits
 
 from freshrec.service.app import create_app
 from freshrec.service.runtime import Runtime, Stores
@@ -25,6 +26,10 @@ def run_server(data_dir: Path, host: str, port: int, log_level: str = "info") ->
     # Shorter GIL time slices: a request waiting behind an ingest batch gets the
     # interpreter sooner, which is what keeps tail latency low on a busy core.
     sys.setswitchinterval(0.001)
+    # One BLAS thread: serving does small matrix products, where a second thread only
+    # contends for the core that the next request needs. Trainings run in their own
+    # process with their own limit.
+    threadpool_limits(1)
     app = build_app(settings)
     # Access logs are off: they would cost more than the requests they describe, and
     # the metrics endpoint counts requests by route and status instead.
