@@ -93,7 +93,12 @@ def loaded_server(data: BenchData, workdir: Path, console: Console,
     loaded = time.perf_counter()
     server = freshrec_server(data_dir, env).start(timeout=1800)
     with FreshrecClient(server.url, KEY) as client:
+        # Measure a trained server: wait for the first model, which the service trains
+        # in the background after recovery.
         model = client.ready()["model"]
+        while model == "untrained":
+            time.sleep(1.0)
+            model = client.ready()["model"]
     console.print(f"loaded {len(data.items):,} items and {len(data.history):,} events in "
                   f"{loaded - started:.0f}s; restart, replay and training took "
                   f"{time.perf_counter() - loaded:.0f}s (model {model})")

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from threadpoolctl import threadpool_limits
-
 from freshrec.catalog.base import CatalogStore
 from freshrec.catalog.sqlite import SQLiteCatalogStore
 from freshrec.config import EngineConfig
@@ -36,7 +34,12 @@ from freshrec.monitoring.prometheus import register_monitoring_gauges
 from freshrec.monitoring.quality import OnlineQualityMonitor
 from freshrec.records import Event, Item, User
 from freshrec.registry.datasets import dataset_version
-from freshrec.registry.models import MemoryModelRegistry, ModelRegistry, SQLiteModelRegistry
+from freshrec.registry.models import (
+    MemoryModelRegistry,
+    ModelRegistry,
+    SQLiteModelRegistry,
+    load_artifact,
+)
 from freshrec.registry.snapshots import LocalSnapshotStore, MemorySnapshotStore, SnapshotStore
 from freshrec.security.keys import KeyStore, SQLiteKeyStore
 from freshrec.service.gate import Gate
@@ -149,6 +152,24 @@ class Runtime:
                 continue
             log.info("restored snapshot %s at log position %s", info.id, info.log_position)
             return engine, int(info.log_position or 0)
+        return self._restore_champion()
+
+    def _restore_champion(self) -> tuple[Engine, int]:
+        """Without a usable snapshot, start from the champion's artifact if it loads."""
+        champion = self.stores.registry.champion()
+        if champion is not None and champion.artifacts:
+            ref = champion.artifacts[0]
+            try:
+                engine = Engine.restore(load_artifact(self.stores.artifacts, ref))
+            except (CorruptSnapshot, TypeError, ValueError, EOFError) as error:
+                log.warning("champion %s unusable (%s); starting from the log", champion.id,
+                            error)
+            else:
+                position = next((int(info.log_position or 0)
+                                 for info in self.stores.artifacts.list()
+                                 if info.id == ref.snapshot_id), 0)
+                log.info("restored champion %s at log position %s", champion.id, position)
+                return engine, position
         return Engine(self.engine_config), 0
 
     def _catch_up(self, engine: Engine, position: int) -> Engine:
@@ -159,11 +180,9 @@ class Runtime:
         for at, event in self.stores.events.iterate(after=position):
             engine.learn_one(event)
             applied = at
+        # No training here: without a model to restore, the background worker starts the
+        # first one through the lifecycle (gated, registered) as soon as recovery is done.
         self.applied_position = max(applied, position)
-        if not engine.state.als.trained and engine.state.events_seen >= \
-                self.settings.min_train_events:
-            with threadpool_limits(self.settings.training_threads):
-                engine.retrain(background=False)
         return engine
 
     def _install_engine(self, engine: Engine) -> None:
