@@ -86,6 +86,15 @@ class EngineConfig:
     impression_ttl: float = 3600.0
     """How long (data time) what a user was shown can still teach the rankers."""
     sample_capacity: int = 100_000
+    tree_ranker: bool = False
+    """Also fit gradient-boosted trees on the logged impressions at each full training.
+
+    Off by default: the trees learn from features logged under the previous factor
+    model, and a full training replaces that model, so their thresholds no longer
+    fit (train/serve skew). Measured on an Online Retail cut (train to event 66,500,
+    hold out 3,500): trees that won their own check on the log (MRR 0.347 vs 0.343)
+    scored holdout HR@10 0.072 where the linear ranker scored 0.141; on MovieLens
+    they won one cut and lost another. The linear ranker keeps learning online."""
     # bulk fit: the tail of the training data is streamed online to teach the ranker
     warmup_fraction: float = 0.3
     warmup_max_events: int = 40_000

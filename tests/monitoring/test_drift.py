@@ -131,6 +131,21 @@ def test_adwin_alone_is_not_enough_without_the_margin() -> None:
     assert not report["drifted"]
 
 
+def test_one_new_customers_basket_is_not_a_rise_in_unknown_users() -> None:
+    # A shop's log comes in baskets: the newest 40 lines from one new customer make
+    # ADWIN's own recent estimate jump towards 1.0, but the current window's share
+    # barely moves, and only that counts.
+    watcher, stream = monitor(), Stream(seed=11, unknown_user=0.3)
+    stream.feed(watcher, 9_000)
+    for n in range(40):
+        watcher.learn_one(Event(user="newcomer", item=f"i{n}", type="purchase",
+                                timestamp=10_000.0 + n),
+                          known_user=False, known_item=True, new_item=False)
+    users = watcher.report()["signals"]["unknown_users"]
+    assert users["current"] - users["reference"] < 0.05
+    assert not users["drifted"]
+
+
 def test_traffic_moving_to_unseen_items_is_a_popularity_shift() -> None:
     watcher, stream = monitor(), Stream()
     stream.feed(watcher, 5_000)

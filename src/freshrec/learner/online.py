@@ -154,7 +154,8 @@ class OnlineLearner:
         sampled = self._rng.choice(others, min(config.ranker_negatives, others.size),
                                    replace=False)
         rows = shown.features[np.concatenate([hit[:1], sampled])]
-        self.state.samples.add(rows, np.r_[1, np.zeros(sampled.size, dtype=np.int8)])
+        if config.tree_ranker:  # the log only feeds the trees
+            self.state.samples.add(rows, np.r_[1, np.zeros(sampled.size, dtype=np.int8)])
         self.state.ranker.learn_one(rows[0].astype(np.float64), rows[1:].astype(np.float64))
 
     def _set_content_prior(self, index: int, replace: bool) -> None:

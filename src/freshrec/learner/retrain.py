@@ -94,7 +94,7 @@ class Retrainer:
         user_factors, item_factors = self.state.als.train(matrix)
         projection_inputs = self._content_inputs(documents, matrix, item_factors)
         tree = (self.state.tree_ranker.train(sample_features, sample_labels, self.state.ranker)
-                if rankers else None)
+                if rankers and self.state.config.tree_ranker else None)
         content_rows = self.state.content_index.encode(documents) if documents else None
         with self.lock:
             self._install(user_factors, item_factors, documents, projection_inputs)

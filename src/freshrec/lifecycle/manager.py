@@ -58,6 +58,9 @@ class LifecycleSettings:
     max_holdout: int = 20_000
     max_holdout_requests: int = 3000
     niceness: int = 10
+    keep_refused_artifacts: int = 3
+    """Refused candidates whose artifacts are kept (an admin may still promote one);
+    older ones lose theirs, so a run of refusals cannot fill the disk."""
 
 
 @dataclass
@@ -202,12 +205,23 @@ class ModelLifecycle:
             decision = "promoted"
         else:
             self.registry.update(version.id, status="refused")
+            self._prune_refused()
         outcome = {"version": version.id, "trigger": training.trigger, "decision": decision,
                    "reason": gate["reason"], "candidate": gate["candidate"],
                    "champion": gate["champion"], "finished": time.time()}
         self.status.history.append(outcome)
         log.info("training %s: %s (%s)", version.id, decision, gate["reason"])
         return outcome
+
+    def _prune_refused(self) -> None:
+        refused = self.registry.list(limit=1_000_000, status="refused")
+        for version in refused[self.settings.keep_refused_artifacts:]:
+            if not version.artifacts:
+                continue
+            for ref in version.artifacts:
+                self.artifacts.delete(ref.snapshot_id)
+            self.registry.update(version.id, artifacts=[],
+                                 notes=f"{version.notes}; artifact deleted (older refusal)")
 
     # -- by hand ---------------------------------------------------------------------
     def promote(self, version_id: str) -> ModelVersion:

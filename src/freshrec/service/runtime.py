@@ -49,6 +49,7 @@ from freshrec.service.settings import Settings
 log = logging.getLogger("freshrec")
 SNAPSHOT_NAME = "engine"
 NEW_ITEM_AGE_S = 7 * 86400.0
+MAX_BACKOFF_DOUBLINGS = 3
 """An event on an item whose first event is younger than this counts as a new-item event."""
 
 
@@ -100,6 +101,7 @@ class Runtime:
         self._worker: threading.Thread | None = None
         self._last_training_position = 0
         self._last_training_time = time.monotonic()
+        self._refusals_in_row = 0
         self._last_snapshot_position = 0
         self._last_snapshot_model = "untrained"
         self._last_snapshot_time = time.monotonic()
@@ -115,7 +117,8 @@ class Runtime:
             stores.registry, stores.artifacts, self.engine_config, self._swap_in,
             LifecycleSettings(tolerance=settings.gate_tolerance,
                               holdout_fraction=settings.holdout_fraction,
-                              niceness=settings.training_niceness),
+                              niceness=settings.training_niceness,
+                              keep_refused_artifacts=settings.keep_refused_artifacts),
             data_dir=stores.data_dir if isolated else None,
             log=stores.events, catalog=stores.catalog)
 
@@ -273,9 +276,12 @@ class Runtime:
             self.rebuild()
             return
         outcome = self.lifecycle.poll()
-        if outcome is not None and outcome["decision"] != "promoted":
+        if outcome is not None and outcome["decision"] == "promoted":
+            self._refusals_in_row = 0
+        elif outcome is not None:
             # The shift has been looked at: a refused candidate means the serving model
             # is still the best answer to it, so measure drift from here on.
+            self._refusals_in_row += 1
             self.drift.rebase()
             self._drift_report = {}
         self._maybe_train()
@@ -303,12 +309,24 @@ class Runtime:
         if new_events > 0 and time.monotonic() - self._last_training_time \
                 >= settings.retrain_interval_s:
             return "schedule: interval"
-        report = self.drift_report()
-        if new_events >= settings.drift_window // 5 and report.get("drifted"):
-            return "drift: " + "; ".join(report.get("reasons", []))[:300]
-        if new_events > 0 and self.quality.report().get("dropped"):
+        if new_events < self.retrain_backoff_events():
+            return None
+        if self.drift_report().get("drifted"):
+            return "drift: " + "; ".join(self.drift_report().get("reasons", []))[:300]
+        if self.quality.report().get("dropped"):
             return "quality: online hit rate dropped"
         return None
+
+    def retrain_backoff_events(self) -> int:
+        """New events a drift- or quality-triggered training waits for.
+
+        One drift window normally (the current window must be all new traffic);
+        doubled after each refused candidate in a row, up to 8 windows: when fresh
+        candidates keep losing to the online-updated champion, retraining at every
+        wobble of a lumpy log would only burn the CPU that serving needs.
+        """
+        return self.settings.drift_window * 2 ** min(self._refusals_in_row,
+                                                      MAX_BACKOFF_DOUBLINGS)
 
     def drift_report(self) -> dict[str, Any]:
         """The drift monitor's report, recomputed at most every ``drift_check_s``."""
@@ -345,6 +363,8 @@ class Runtime:
                 "last": status.history[-1] if status.history else None,
                 "last_error": status.last_error,
                 "due": self.training_trigger() if running is None else None,
+                "refusals_in_row": self._refusals_in_row,
+                "backoff_events": self.retrain_backoff_events(),
             },
             "model": self.engine.model_version,
         }

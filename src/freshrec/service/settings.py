@@ -35,6 +35,8 @@ class Settings:
     """The newest share of events a candidate is evaluated on (and not trained on)."""
     training_niceness: int = 10
     """How much lower the training process's CPU priority is than the server's."""
+    keep_refused_artifacts: int = 3
+    """Refused candidates whose model files are kept (older ones are deleted)."""
     training_isolation: str = "process"
     """"process" (embedded stores: a child process at lower priority) or "thread"."""
     drift_window: int = 5000

@@ -6,8 +6,8 @@ passed as ``exclude``.
 
 Like the service, the engine retrains in full on a schedule: here half as often as
 ``als-retrained`` or less (each week of data time, or every 10% of the stream), run
-in the foreground so that runs are deterministic; the tree ranker is refitted at
-every ``RANKER_EVERY``-th training.
+in the foreground so that runs are deterministic; the rankers (the tree ranker, when
+enabled) are refitted at every ``RANKER_EVERY``-th training.
 """
 
 from __future__ import annotations
