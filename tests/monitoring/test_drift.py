@@ -109,7 +109,7 @@ def test_a_burst_of_unknown_items_is_flagged() -> None:
 
 def test_adwin_catches_a_rise_too_small_for_the_distances() -> None:
     # 2% -> 9% unknown items: PSI ≈ 0.11 and JS ≈ 0.14 over full windows, both
-    # under 0.2, but a rise of 7 points (> 0.05) that ADWIN finds significant.
+    # under 0.2, but a rise of 7 points (> 2 points, > 1.5x) that ADWIN finds significant.
     watcher, stream = monitor(), Stream(seed=5)
     stream.feed(watcher, 5_000)
     stream.unknown_item = 0.09

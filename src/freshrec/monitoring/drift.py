@@ -27,9 +27,10 @@ it is statistically significant. A signal *drifts* when (defaults in
   halves; PSI by half as much again), so that sampling noise in a small window is
   not taken for a shift; or
 * for a share: ADWIN detected a change within the current window and the share
-  over the current window stands at least 0.05 above the reference. ADWIN alone would also flag
-  tiny but significant changes (1.0% to 1.3% unknown items on a busy site); the
-  margin keeps it to changes worth a retraining.
+  over the current window stands at least 2 points above the reference and at
+  least 1.5 times it. ADWIN alone would also flag tiny but significant changes
+  (1.0% to 1.3% unknown items on a busy site); the margins keep it to changes worth
+  a retraining.
 
 Nothing is judged before the reference is full and the current window holds
 ``min_current`` events: a distance between a handful of events is noise.
@@ -76,8 +77,11 @@ class DriftThresholds:
 
     psi: float = 0.2
     js: float = 0.2
-    # ADWIN's detection counts only if the share rose at least this much (absolute).
-    min_share_increase: float = 0.05
+    # ADWIN's detection counts only if the share rose at least this much (absolute)...
+    min_share_increase: float = 0.02
+    # ...and to at least this multiple of the reference share (a share of 40% moving
+    # by 2 points is noise; a share of 1% that triples is news).
+    min_share_ratio: float = 1.5
     # ADWIN's confidence: smaller means fewer false alarms and slower detection.
     adwin_delta: float = 0.002
 
@@ -274,7 +278,8 @@ class InputDriftMonitor:
         # after a detection ADWIN keeps only the newest few events, and in a shop's log
         # those are often one basket (one new customer's 30 lines read as a share of 1.0).
         risen = (cur_rate is not None
-                 and cur_rate - ref_rate >= self.thresholds.min_share_increase)
+                 and cur_rate - ref_rate >= self.thresholds.min_share_increase
+                 and cur_rate >= ref_rate * self.thresholds.min_share_ratio)
         signal.update(psi=distance.psi, js=distance.js,
                       drifted=self._beyond(distance) or (recent and risen))
         state["significant"] = recent and risen

@@ -276,14 +276,13 @@ class Runtime:
             self.rebuild()
             return
         outcome = self.lifecycle.poll()
+        # A promotion re-bases the monitors (in the swap). A refusal does not: the
+        # shift is still there and the serving model still predates it, so it keeps
+        # asking for a training, at the growing interval of the back-off.
         if outcome is not None and outcome["decision"] == "promoted":
             self._refusals_in_row = 0
         elif outcome is not None:
-            # The shift has been looked at: a refused candidate means the serving model
-            # is still the best answer to it, so measure drift from here on.
             self._refusals_in_row += 1
-            self.drift.rebase()
-            self._drift_report = {}
         self._maybe_train()
         self._maybe_snapshot()
         self.metrics.learner_lag.set(max(0, self.stores.events.last_position()
