@@ -84,6 +84,26 @@ def test_a_restart_recovers_everything_from_the_log(
         assert ingest(admin, events(0)) == {"accepted": 0, "duplicates": 32, "rejected": []}
 
 
+def test_a_history_loaded_without_training_gets_its_first_model_after_a_restart(
+        fresh_server: Callable[..., Server]) -> None:
+    # A deployment's usual start: bulk-load history with training off, then restart
+    # with the real settings. No new event arrives, and the first model must come all
+    # the same.
+    server = fresh_server({"FRESHREC_MIN_TRAIN_EVENTS": "1000000"})
+    with server.client() as admin:
+        admin.post("/v1/items", json={"items": ITEMS})
+        for round_ in range(3):
+            ingest(admin, events(round_))
+    server.stop()
+    server.env["FRESHREC_MIN_TRAIN_EVENTS"] = "50"
+    server.start()
+    with server.client() as admin:
+        model = wait_for(lambda: admin.get("/readyz").json()["model"] != "untrained"
+                         and admin.get("/readyz").json()["model"], timeout=300,
+                         message="the first model after the restart")
+        assert model == admin.get("/v1/models").json()["models"][0]["id"]
+
+
 def test_a_restart_resumes_from_the_snapshot_and_replays_the_log_after_it(
         fresh_server: Callable[..., Server]) -> None:
     server = fresh_server({"FRESHREC_SNAPSHOT_INTERVAL_S": "0.1",

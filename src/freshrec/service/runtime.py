@@ -143,7 +143,12 @@ class Runtime:
         engine, position = self._restore_snapshot()
         self._last_snapshot_model = engine.model_version
         self._install_engine(self._catch_up(engine, position))
-        self._last_training_position = self._last_snapshot_position = self.applied_position
+        self._last_snapshot_position = self.applied_position
+        # With a model, the count of new events towards the next training starts here;
+        # without one, the whole log is new (a history loaded with training off must
+        # still get its first model after a restart, without waiting for more events).
+        trained = self.stores.registry.champion() is not None
+        self._last_training_position = self.applied_position if trained else 0
         self.ready = True
 
     def _restore_snapshot(self) -> tuple[Engine, int]:
