@@ -10,9 +10,11 @@ import json
 import signal
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from ._server import Server, ingest, recommended, wait_for
 
@@ -220,3 +222,34 @@ def test_a_kill_during_ingest_loses_no_acknowledged_event(
             answer = ingest(admin, again)
             assert (answer["accepted"], answer["duplicates"]) == (0, len(again))
         assert len(recommended(admin, "crash-u1", k=5)) == 5
+
+
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (from /proc: no extra dependency)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc (Linux)")
+def test_a_killed_server_leaves_no_training_process_behind(
+        fresh_server: Callable[..., Server]) -> None:
+    server = fresh_server({"FRESHREC_MIN_TRAIN_EVENTS": "50"})
+    with server.client() as admin:
+        admin.post("/v1/items", json={"items": ITEMS})
+        for round_ in range(3):
+            ingest(admin, events(round_))
+        wait_for(lambda: admin.get("/readyz").json()["model"] != "untrained",
+                 timeout=300, message="the first model")
+    assert server.process is not None
+    trainers = _children(server.process.pid)
+    assert trainers, "the training process pool should still be there"
+    server.kill()
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in trainers),
+             timeout=30, message="the training process to end with its server")

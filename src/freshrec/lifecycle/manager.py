@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -287,9 +289,24 @@ class ModelLifecycle:
     def _pool(self) -> Executor:
         if self._executor is None:
             self._executor = (ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=exit_with_parent, initargs=(os.getpid(),))
                 if self.data_dir is not None else ThreadPoolExecutor(max_workers=1))
         return self._executor
+
+
+def exit_with_parent(parent: int, interval_s: float = 1.0) -> None:
+    """In a training process: end when the service that started it is gone.
+
+    A service killed (``kill -9``, OOM) cannot shut its pool down, and the training
+    process would go on, or sit idle, for ever, holding memory and a core.
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="freshrec-exit-with-parent", daemon=True).start()
 
 
 def _artifact_position(artifacts: SnapshotStore, ref: ArtifactRef | None) -> int | None:
