@@ -30,6 +30,13 @@ def events(round_: int, users: int = 8) -> list[dict[str, Any]]:
             for user in range(users) for step in range(4)]
 
 
+def load_history(admin: httpx.Client, rounds: int = 3) -> None:
+    """The catalog and ``rounds`` rounds of events (32 each)."""
+    admin.post("/v1/items", json={"items": ITEMS})
+    for round_ in range(rounds):
+        ingest(admin, events(round_))
+
+
 def observe(admin: httpx.Client) -> dict[str, Any]:
     """What a client sees of the state: the log position and the answers.
 
@@ -69,9 +76,7 @@ def test_a_restart_recovers_everything_from_the_log(
         fresh_server: Callable[..., Server]) -> None:
     server = fresh_server({"FRESHREC_MIN_TRAIN_EVENTS": "1000000"})
     with server.client() as admin:
-        admin.post("/v1/items", json={"items": ITEMS})
-        for round_ in range(3):
-            ingest(admin, events(round_))
+        load_history(admin)
         before = observe(admin)
     assert before["events"] == 3 * 32
     assert before["users"]["rc-user-0"] == {f"rc-{n}" for n in range(6, 12)}  # not seen
@@ -93,9 +98,7 @@ def test_a_history_loaded_without_training_gets_its_first_model_after_a_restart(
     # the same.
     server = fresh_server({"FRESHREC_MIN_TRAIN_EVENTS": "1000000"})
     with server.client() as admin:
-        admin.post("/v1/items", json={"items": ITEMS})
-        for round_ in range(3):
-            ingest(admin, events(round_))
+        load_history(admin)
     server.stop()
     server.env["FRESHREC_MIN_TRAIN_EVENTS"] = "50"
     server.start()
@@ -111,9 +114,7 @@ def test_a_restart_resumes_from_the_snapshot_and_replays_the_log_after_it(
     server = fresh_server({"FRESHREC_SNAPSHOT_INTERVAL_S": "0.1",
                            "FRESHREC_MIN_TRAIN_EVENTS": "50"})
     with server.client() as admin:
-        admin.post("/v1/items", json={"items": ITEMS})
-        for round_ in range(3):
-            ingest(admin, events(round_))
+        load_history(admin)
         position = admin.get("/readyz").json()["events"]
 
         def trained_model() -> str | None:
@@ -242,9 +243,7 @@ def test_a_killed_server_leaves_no_training_process_behind(
         fresh_server: Callable[..., Server]) -> None:
     server = fresh_server({"FRESHREC_MIN_TRAIN_EVENTS": "50"})
     with server.client() as admin:
-        admin.post("/v1/items", json={"items": ITEMS})
-        for round_ in range(3):
-            ingest(admin, events(round_))
+        load_history(admin)
         wait_for(lambda: admin.get("/readyz").json()["model"] != "untrained",
                  timeout=300, message="the first model")
     assert server.process is not None

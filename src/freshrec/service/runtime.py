@@ -315,8 +315,9 @@ class Runtime:
             return "schedule: interval"
         if new_events < self.retrain_backoff_events():
             return None
-        if self.drift_report().get("drifted"):
-            return "drift: " + "; ".join(self.drift_report().get("reasons", []))[:300]
+        report = self.drift_report()
+        if report.get("drifted"):
+            return "drift: " + "; ".join(report.get("reasons", []))[:300]
         if self.quality.report().get("dropped"):
             return "quality: online hit rate dropped"
         return None
