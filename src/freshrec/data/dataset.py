@@ -47,5 +47,7 @@ class Dataset:
     def stream(self) -> Iterator[Item | Event]:
         items = ((item.timestamp or 0.0, 0, n, item) for n, item in enumerate(self.items))
         events = ((event.timestamp, 1, n, event) for n, event in enumerate(self.events))
-        for *_, record in heapq.merge(items, events, key=lambda entry: entry[:3]):
+        merged: Iterator[tuple[float, int, int, Item | Event]] = heapq.merge(
+            items, events, key=lambda entry: entry[:3])
+        for *_, record in merged:
             yield record

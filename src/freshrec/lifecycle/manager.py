@@ -129,7 +129,7 @@ class ModelLifecycle:
         champion = self.registry.champion()
         champion_ref = champion.artifacts[0] if champion and champion.artifacts else None
         champion_position = _artifact_position(self.artifacts, champion_ref)
-        if champion_position is not None:
+        if champion is not None and champion_position is not None:
             # The holdout must be news to the champion too, or the comparison is rigged.
             unseen = end_position - champion_position
             if unseen < MIN_COMPARABLE:
@@ -148,6 +148,7 @@ class ModelLifecycle:
         if self.data_dir is not None:
             future = self._pool().submit(run_candidate_job, job)
         else:
+            assert self.log is not None and self.catalog is not None  # checked in __init__
             future = self._pool().submit(train_candidate, job, self.log, self.catalog,
                                          self.artifacts)
         self.status.running = Training(version_id, trigger, params, time.time(), future)

@@ -1,6 +1,6 @@
 """Admin routes for the model lifecycle: versions, training, promotion, rollback, monitoring."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
 from fastapi import APIRouter, Query
@@ -9,7 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from freshrec.errors import CorruptSnapshot
 from freshrec.lifecycle.manager import LifecycleError
-from freshrec.registry.models import ChampionPinned, ModelVersion, UnknownModelVersion
+from freshrec.registry.models import (
+    ChampionPinned,
+    ModelStatus,
+    ModelVersion,
+    UnknownModelVersion,
+)
 from freshrec.service.errors import ApiError
 from freshrec.service.runtime import Runtime
 
@@ -34,7 +39,8 @@ def admin_router(runtime: Runtime) -> APIRouter:
         """Model versions, newest first, with lineage to the data they were trained on."""
         if status is not None and status not in STATUSES:
             raise ApiError(422, f"status must be one of {', '.join(STATUSES)}")
-        return {"models": [_public(v) for v in registry.list(limit=limit, status=status)],
+        wanted = cast(ModelStatus | None, status)  # checked against STATUSES just above
+        return {"models": [_public(v) for v in registry.list(limit=limit, status=wanted)],
                 "serving": runtime.engine.model_version}
 
     @router.get("/v1/models/{version}")
