@@ -30,6 +30,15 @@ class Contestant(Protocol):
     def recommend(self, user: str, k: int, exclude: Collection[str]) -> list[str]: ...
 
 
+def feed(contestant: Contestant, records: Sequence[Item | Event]) -> None:
+    """Stream ``records`` into ``contestant`` in order: the ``fit`` of the online ones."""
+    for record in records:
+        if isinstance(record, Event):
+            contestant.learn_one(record)
+        else:
+            contestant.add_item(record)
+
+
 @dataclass(frozen=True)
 class AlsParams:
     """Hyperparameters shared by every ALS-family contestant.

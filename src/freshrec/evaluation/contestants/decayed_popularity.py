@@ -21,7 +21,7 @@ import numpy as np
 
 from freshrec.evaluation.contestants._index import IdIndex, grow
 from freshrec.evaluation.contestants._topk import top_k
-from freshrec.evaluation.contestants.base import DAY
+from freshrec.evaluation.contestants.base import DAY, feed
 from freshrec.records import Event, Item
 
 
@@ -39,11 +39,7 @@ class DecayedPopularity:
         self.now = -math.inf
 
     def fit(self, records: Sequence[Item | Event]) -> None:
-        for record in records:
-            if isinstance(record, Event):
-                self.learn_one(record)
-            else:
-                self.add_item(record)
+        feed(self, records)
 
     def add_item(self, item: Item) -> None:
         self._position(item.id)

@@ -34,6 +34,7 @@ import numpy as np
 
 from freshrec.evaluation.contestants._index import IdIndex, grow
 from freshrec.evaluation.contestants._topk import top_k_with_fill
+from freshrec.evaluation.contestants.base import feed
 from freshrec.records import Event, Item
 
 
@@ -55,11 +56,7 @@ class ItemKnn:
     def fit(self, records: Sequence[Item | Event]) -> None:
         ids = {r.item if isinstance(r, Event) else r.id for r in records}
         self._reserve(len(ids | set(self.items.ids)))
-        for record in records:
-            if isinstance(record, Event):
-                self.learn_one(record)
-            else:
-                self.add_item(record)
+        feed(self, records)
 
     def add_item(self, item: Item) -> None:
         self._position(item.id)

@@ -18,6 +18,7 @@ import numpy as np
 
 from freshrec.evaluation.contestants._index import IdIndex, grow
 from freshrec.evaluation.contestants._topk import top_k
+from freshrec.evaluation.contestants.base import feed
 from freshrec.records import Event, Item
 
 
@@ -31,11 +32,7 @@ class Popularity:
         self.counts = np.zeros(0)
 
     def fit(self, records: Sequence[Item | Event]) -> None:
-        for record in records:
-            if isinstance(record, Event):
-                self.learn_one(record)
-            else:
-                self.add_item(record)
+        feed(self, records)
 
     def add_item(self, item: Item) -> None:
         self._position(item.id)

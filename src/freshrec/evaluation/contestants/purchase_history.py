@@ -23,7 +23,7 @@ from collections.abc import Collection, Sequence
 import numpy as np
 
 from freshrec.evaluation.contestants._topk import top_k
-from freshrec.evaluation.contestants.base import DAY
+from freshrec.evaluation.contestants.base import DAY, feed
 from freshrec.evaluation.contestants.decayed_popularity import DecayedPopularity
 from freshrec.records import Event, Item
 
@@ -42,11 +42,7 @@ class PurchaseHistory:
         self.histories: dict[str, dict[str, tuple[float, float]]] = {}
 
     def fit(self, records: Sequence[Item | Event]) -> None:
-        for record in records:
-            if isinstance(record, Event):
-                self.learn_one(record)
-            else:
-                self.add_item(record)
+        feed(self, records)
 
     def add_item(self, item: Item) -> None:
         self.popularity.add_item(item)
