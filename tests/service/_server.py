@@ -24,6 +24,10 @@ from typing import Any
 import httpx
 import pytest
 
+from freshrec.catalog.sqlite import SQLiteCatalogStore
+from freshrec.log.sqlite import SQLiteEventLog
+from freshrec.registry.datasets import DatasetVersion, dataset_version
+
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 90.0  # a clean stop waits for a running training
@@ -152,6 +156,16 @@ class Server:
     def event_ids(self) -> set[str]:
         """Every event id in the log."""
         return {row[0] for row in self.query("SELECT id FROM events WHERE id IS NOT NULL")}
+
+    def dataset_version(self, end_position: int) -> DatasetVersion:
+        """The dataset version of the log up to ``end_position``, read back from disk."""
+        log = SQLiteEventLog(self.data_dir / "events.sqlite")
+        catalog = SQLiteCatalogStore(self.data_dir / "catalog.sqlite")
+        try:
+            return dataset_version(log, end_position, catalog=catalog)
+        finally:
+            log.close()
+            catalog.close()
 
 
 def open_readonly(path: Path) -> sqlite3.Connection:

@@ -15,10 +15,7 @@ import httpx
 import msgspec
 import pytest
 
-from freshrec.catalog.sqlite import SQLiteCatalogStore
 from freshrec.data.synthetic import generate_shop
-from freshrec.log.sqlite import SQLiteEventLog
-from freshrec.registry.datasets import dataset_version
 
 from ._server import CLI, Server, wait_for
 
@@ -86,13 +83,7 @@ def test_first_model_is_trained_automatically_with_lineage(shop_server: Server) 
     dataset = first["dataset"]
     # The dataset version names the exact log range and its hash; reading it back
     # from the log gives the same hash.
-    log = SQLiteEventLog(shop_server.data_dir / "events.sqlite")
-    catalog = SQLiteCatalogStore(shop_server.data_dir / "catalog.sqlite")
-    try:
-        again = dataset_version(log, dataset["end_position"], catalog=catalog)
-    finally:
-        log.close()
-        catalog.close()
+    again = shop_server.dataset_version(dataset["end_position"])
     assert again.content_hash == dataset["content_hash"]
     assert again.events == dataset["events"] > 0
     assert first["code_version"].startswith("freshrec ")

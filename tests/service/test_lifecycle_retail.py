@@ -16,10 +16,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from freshrec.catalog.sqlite import SQLiteCatalogStore
 from freshrec.data.online_retail import load_online_retail
-from freshrec.log.sqlite import SQLiteEventLog
-from freshrec.registry.datasets import dataset_version
 
 from ._server import Server, wait_for
 
@@ -89,13 +86,7 @@ def test_season_shift_triggers_a_gated_retraining(shared_data: Path, tmp_path: P
     # Lineage: the version names the exact slice of the log it was trained on, and
     # that slice still hashes to the same value.
     dataset = version["dataset"]
-    log = SQLiteEventLog(server.data_dir / "events.sqlite")
-    catalog = SQLiteCatalogStore(server.data_dir / "catalog.sqlite")
-    try:
-        again = dataset_version(log, dataset["end_position"], catalog=catalog)
-    finally:
-        log.close()
-        catalog.close()
+    again = server.dataset_version(dataset["end_position"])
     assert again.content_hash == dataset["content_hash"]
     assert dataset["end_position"] < gate["holdout"]["first_position"]
 
