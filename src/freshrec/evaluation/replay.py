@@ -28,6 +28,7 @@ from freshrec.evaluation.contestants.base import Contestant
 from freshrec.evaluation.metrics import CutTotals, score_request
 from freshrec.evaluation.plan import ReplayPlan
 from freshrec.records import Event
+from freshrec.serving.heap import freeze_loaded_model, unfreeze
 
 CUTS = ("all", "new-items", "new-users")
 Progress = Callable[[int, int], None]
@@ -93,7 +94,18 @@ def replay(contestant: Contestant, plan: ReplayPlan, *, k: int = 10,
     started = time.perf_counter()
     contestant.fit(plan.training)
     result.fit_seconds = time.perf_counter() - started
+    # Every contestant alike: collector pauses over the loaded model and the plan would
+    # otherwise show up in whichever request they happen to interrupt.
+    freeze_loaded_model()
+    try:
+        _stream(contestant, plan, result, seen, k, progress)
+    finally:
+        unfreeze()
+    return result
 
+
+def _stream(contestant: Contestant, plan: ReplayPlan, result: ContestantResult,
+            seen: dict[str, set[str]], k: int, progress: Progress | None) -> None:
     clock = time.perf_counter_ns
     update_ns: list[int] = []
     recommend_ns: list[int] = []
@@ -133,7 +145,6 @@ def replay(contestant: Contestant, plan: ReplayPlan, *, k: int = 10,
     result.recommend_us = percentiles_us(recommend_ns)
     result.updates = len(update_ns)
     result.recommends = len(recommend_ns)
-    return result
 
 
 def _score(result: ContestantResult, plan: ReplayPlan, variant: str, user: str,

@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 
 from freshrec.models.content import content_document
+from freshrec.models.features import FEATURES
 from freshrec.models.state import ModelState
 from freshrec.records import Event, Item
 
 Array = np.ndarray[Any, Any]
+SEEN = FEATURES.index("seen")
 MAX_IMPRESSIONS = 100_000
 """Users whose last impression is kept; the oldest are dropped first."""
 
@@ -53,6 +55,9 @@ class OnlineLearner:
         """Users and items changed since the last full training started (to re-apply)."""
         self.touched_items: set[int] = set()
         self._rng = np.random.default_rng(state.config.random_state)
+        # Its own stream, so that teaching the discovery ranker leaves the general
+        # ranker's negatives exactly as they would be without it.
+        self._discovery_rng = np.random.default_rng([state.config.random_state, 1])
         self.impressions: OrderedDict[int, Impression] = OrderedDict()
 
     def add_item(self, item: Item, *, encode: bool = True) -> int:
@@ -153,10 +158,21 @@ class OnlineLearner:
             return
         sampled = self._rng.choice(others, min(config.ranker_negatives, others.size),
                                    replace=False)
-        rows = shown.features[np.concatenate([hit[:1], sampled])]
+        rows = shown.features[np.concatenate([hit[:1], sampled])].astype(np.float64)
         if config.tree_ranker:  # the log only feeds the trees
             self.state.samples.add(rows, np.r_[1, np.zeros(sampled.size, dtype=np.int8)])
-        self.state.ranker.learn_one(rows[0].astype(np.float64), rows[1:].astype(np.float64))
+        self.state.ranker.learn_one(rows[0], rows[1:])
+        # A choice of an item new to the user, against the other new items shown, is what
+        # the ranker of requests that exclude the user's items must learn; pairs against
+        # repeats would mostly teach it to avoid what such requests never show.
+        new = shown.features[:, SEEN] == 0
+        if new[hit[0]]:
+            others = others[new[others]]
+            if others.size:
+                sampled = self._discovery_rng.choice(
+                    others, min(config.ranker_negatives, others.size), replace=False)
+                self.state.discovery_ranker.learn_one(
+                    rows[0], shown.features[sampled].astype(np.float64))
 
     def _set_content_prior(self, index: int, replace: bool) -> None:
         state = self.state

@@ -104,6 +104,7 @@ class ContentIndex:
         self.documents: list[str] = []
         self._base = sp.csr_matrix((0, encoder.n_features), dtype=np.float32)
         self._overlay: dict[int, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
+        self._overlay_mask: np.ndarray[Any, Any] | None = None
 
     def set(self, index: int, document: str) -> None:
         self.set_many([index], [document])
@@ -119,6 +120,7 @@ class ContentIndex:
             self.documents[index] = document
             row = rows[position]
             self._overlay[index] = (row.indices.astype(np.int32), row.data.astype(np.float32))
+        self._overlay_mask = None
 
     def encode(self, documents: Sequence[str]) -> Matrix:
         """Rows for ``documents`` with the current IDF (slow: call it outside any lock)."""
@@ -129,6 +131,20 @@ class ContentIndex:
         self._base = rows.tocsr()
         for index in [i for i in self._overlay if i < rows.shape[0]]:
             del self._overlay[index]
+        self._overlay_mask = None
+
+    def _overlaid(self, items: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """True for each of ``items`` whose row lives in the overlay (one array lookup,
+        not one dict lookup per item: requests ask for hundreds)."""
+        mask = getattr(self, "_overlay_mask", None)  # absent in snapshots of older versions
+        if mask is None:
+            mask = np.zeros(max(self._overlay, default=-1) + 1, dtype=bool)
+            mask[list(self._overlay)] = True
+            self._overlay_mask = mask
+        out = np.zeros(items.shape[0], dtype=bool)
+        inside = items < mask.shape[0]
+        out[inside] = mask[items[inside]]
+        return out
 
     def _gather(self, items: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], ...]:
         """(row number, feature, value) of every stored entry of ``items``' rows."""
@@ -140,8 +156,7 @@ class ContentIndex:
             if base.shape[0] else np.zeros(items.shape[0], dtype=np.int64)
         overlay = self._overlay
         if overlay:
-            replaced = np.fromiter((int(i) in overlay for i in items), dtype=bool,
-                                   count=items.shape[0])
+            replaced = self._overlaid(items)
             ends = np.where(replaced, starts, ends)
         lengths = ends - starts
         rows = np.repeat(np.arange(items.shape[0]), lengths)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,12 +79,21 @@ class ModelState:
     projection: ContentProjection = field(init=False)
     content_index: ContentIndex = field(init=False)
     ranker: OnlineRanker = field(init=False)
+    """Orders candidates that include items the user already has (repeats compete)."""
+    discovery_ranker: OnlineRanker = field(init=False)
+    """Orders candidates that are all new to the user (a request that excludes what they
+    have, or a user with no history): learned only from choices of such items."""
     tree_ranker: TreeRanker = field(init=False)
     samples: SampleLog = field(init=False)
     clock: float = 0.0
     """Latest timestamp seen: decay and freshness are measured in data time."""
     events_seen: int = 0
     model_version: str = "untrained"
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        self.__dict__.update(saved)
+        if "discovery_ranker" not in saved:  # a snapshot from before it existed
+            self.discovery_ranker = copy.deepcopy(self.ranker)
 
     def __post_init__(self) -> None:
         c = self.config
@@ -100,5 +110,6 @@ class ModelState:
         self.projection = ContentProjection(c.content_regularization)
         self.content_index = ContentIndex(self.encoder)
         self.ranker = OnlineRanker(PRIOR_WEIGHTS, learning_rate=c.ranker_learning_rate)
+        self.discovery_ranker = OnlineRanker(PRIOR_WEIGHTS, learning_rate=c.ranker_learning_rate)
         self.tree_ranker = TreeRanker(random_state=c.random_state)
         self.samples = SampleLog(N_FEATURES, c.sample_capacity)

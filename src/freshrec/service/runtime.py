@@ -45,6 +45,7 @@ from freshrec.security.keys import KeyStore, SQLiteKeyStore
 from freshrec.service.gate import Gate
 from freshrec.service.metrics import ServiceMetrics
 from freshrec.service.settings import Settings
+from freshrec.serving.heap import freeze_loaded_model, unfreeze
 
 log = logging.getLogger("freshrec")
 SNAPSHOT_NAME = "engine"
@@ -137,12 +138,14 @@ class Runtime:
         self.engine.retrainer.wait(timeout=60)
         self.lifecycle.close()
         self.stores.close()
+        unfreeze()
 
     def recover(self) -> None:
         """Snapshot + catalog + log tail: the state as of the last acknowledged event."""
         engine, position = self._restore_snapshot()
         self._last_snapshot_model = engine.model_version
         self._install_engine(self._catch_up(engine, position))
+        freeze_loaded_model()
         self._last_snapshot_position = self.applied_position
         # With a model, the count of new events towards the next training starts here;
         # without one, the whole log is new (a history loaded with training off must
@@ -389,6 +392,7 @@ class Runtime:
                 position = at
             self._install_engine(engine)
             self.applied_position = max(self.applied_position, position)
+        freeze_loaded_model()  # outside the gate: a full collection takes tens of ms
         self.drift.rebase()
         self.quality.rebase()
         self._drift_report = {}
@@ -436,6 +440,7 @@ class Runtime:
             model = fresh.model_version
             payload = fresh.snapshot()
             snapshot_position = self.applied_position
+        freeze_loaded_model()
         old = self.stores.snapshots.list(SNAPSHOT_NAME)
         self.stores.snapshots.save(SNAPSHOT_NAME, payload,
                                    {"log_position": snapshot_position, "model": model})

@@ -28,8 +28,6 @@ def allowed_items(state: ModelState, filters: Filters, context: Context) -> np.n
         mask &= state.items.category_mask(filters.category)
     if filters.exclude_seen and context.seen.size:
         mask[context.seen] = False
-    for item_id in filters.exclude:
-        index = state.items.get(item_id)
-        if index is not None:
-            mask[index] = False
+    if filters.exclude:
+        mask[state.items.indices_of(filters.exclude)] = False
     return mask

@@ -15,6 +15,7 @@ import numpy as np
 
 from freshrec.models.features import (
     CREDIT,
+    FEATURES,
     RETRIEVAL,
     Context,
     Signals,
@@ -51,14 +52,16 @@ def _credit_all(name: str) -> Callable[[Array], list[str]]:
 
 
 _RETRIEVAL_NAMES = [name for name, _ in RETRIEVAL]
+_SEEN = FEATURES.index("seen")
 
 
 class BlendSource:
     """Two-stage: every source proposes candidates, a ranker orders them by all features.
 
-    The gradient-boosted ranker answers once a full training has fitted it; the
-    online linear ranker answers before that. Each item is credited to the
-    source that proposed it highest.
+    The online linear rankers order them: the discovery ranker when the user has
+    items and the request leaves them all out, the general one otherwise (repeats
+    compete, or the user has nothing yet); gradient-boosted trees take over when
+    enabled and fitted. Each item is credited to the source that proposed it highest.
     """
 
     name = "blend"
@@ -70,7 +73,13 @@ class BlendSource:
             return None
         features = candidate_features(signals, items)
         tree = state.tree_ranker
-        ranked = tree.score(features) if tree.model is not None else state.ranker.score(features)
+        if tree.model is not None:
+            ranked = tree.score(features)
+        elif context.seen.size and not features[:, _SEEN].any():
+            # The user has items, and the request leaves them all out.
+            ranked = state.discovery_ranker.score(features)
+        else:
+            ranked = state.ranker.score(features)
         scores = np.full(signals.n, -np.inf)
         scores[items] = ranked
         counts = signals.counts
