@@ -37,20 +37,31 @@ def solve_factor(other: Vector, gram: Vector, indices: Vector, confidence: Vecto
     exactly when there is no warm start, else by a few conjugate-gradient steps.
     """
     factors = other.shape[1]
-    ys = other[indices].astype(np.float64)
-    extra = alpha * confidence.astype(np.float64)  # c - 1
-    b = ys.T @ (1.0 + extra)
     ridge = regularization + prior_strength
-    if prior is not None and prior_strength > 0:
-        b = b + prior_strength * prior
     if start is None or not np.any(start):
+        ys = other[indices].astype(np.float64)
+        extra = alpha * confidence.astype(np.float64)  # c - 1
+        b = ys.T @ (1.0 + extra)
+        if prior is not None and prior_strength > 0:
+            b = b + prior_strength * prior
         a = gram + (ys.T * extra) @ ys + ridge * np.eye(factors)
         return np.linalg.solve(a, b)
 
-    def apply(v: Vector) -> Vector:
-        return gram @ v + ys.T @ (extra * (ys @ v)) + ridge * v
+    # A few warm-started steps run in float32, as the factors are stored: for a user
+    # with thousands of items this halves the memory the products stream through
+    # (the steps move the vector by far more than float32 rounds it).
+    ys = other[indices].astype(np.float32, copy=False)
+    extra = (alpha * confidence).astype(np.float32)
+    b = ys.T @ (1.0 + extra)
+    if prior is not None and prior_strength > 0:
+        b = b + np.float32(prior_strength) * prior.astype(np.float32)
+    gram32 = gram.astype(np.float32)
+    ridge32 = np.float32(ridge)
 
-    x = start.astype(np.float64)
+    def apply(v: Vector) -> Vector:
+        return gram32 @ v + ys.T @ (extra * (ys @ v)) + ridge32 * v
+
+    x = start.astype(np.float32)
     r = b - apply(x)
     p = r.copy()
     rs = float(r @ r)

@@ -15,7 +15,6 @@ long the stream runs.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -156,25 +155,26 @@ class ItemCooccurrence:
 
     def _aggregate(self, pairs: PairCounts, context: Sequence[tuple[int, float]],
                    n_items: int) -> np.ndarray[Any, Any]:
-        indices, counts, strengths = [], [], []
+        indices, counts, owners, strengths = [], [], [], []
         for item, strength in context:
             neighbours, weights = pairs.row_arrays(item)
             if neighbours.size:
                 indices.append(neighbours)
                 counts.append(weights)
-                strengths.append(strength / self._norm_of(item))
+                owners.append(item)
+                strengths.append(strength)
         if not indices:
             return np.zeros(n_items, dtype=np.float64)
         index = np.concatenate(indices)
-        scale = np.repeat(strengths, [part.shape[0] for part in indices])
+        scale = np.repeat(np.asarray(strengths) / self.norm(np.asarray(owners)),
+                          [part.shape[0] for part in indices])
         # One vectorised pass: pair weight x context strength / (|context| |neighbour|^2e).
-        weight = np.concatenate(counts) * scale / self.norm(index) ** (2.0 * self.target_exponent)
+        target = self.norm(index)
+        if self.target_exponent != 0.5:
+            target = target ** (2.0 * self.target_exponent)
+        weight = np.concatenate(counts) * scale / target
         keep = index < n_items
         return np.bincount(index[keep], weights=weight[keep], minlength=n_items)
-
-    def _norm_of(self, item: int) -> float:
-        count = self.occurrences[item] if item < self.occurrences.shape[0] else 0.0
-        return math.sqrt(count + self.smoothing)
 
     def scores(self, context: Sequence[tuple[int, float]], n_items: int) -> np.ndarray[Any, Any]:
         """Sum of cosine similarities to the context items, each weighted by its strength."""

@@ -102,10 +102,9 @@ def session_context(state: ModelState, item_ids: Sequence[str]) -> Context:
 
 ITEM_SIDE_REFRESH_EVENTS = 32
 """Item-only signals (trending, popularity, freshness) are shared by all requests and
-recomputed after this many events or any catalog change: per-user signals are always
-exact, popularity may lag by a few dozen events."""
+recomputed after this many events (by the learner) or any catalog change (by the next
+request): per-user signals are always exact, popularity may lag by a few dozen events."""
 _NONE = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
-_ITEM_SIDE = ("trend_short", "trend_mid", "trend_long", "popularity", "freshness")
 _RANKED_DEPTH = 256
 
 

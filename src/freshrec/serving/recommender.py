@@ -16,7 +16,7 @@ from freshrec.models.state import ModelState
 from freshrec.serving.fallback import CircuitBreaker
 from freshrec.serving.filters import allowed_items
 from freshrec.serving.results import Filters, Recommendation
-from freshrec.serving.sources import Source
+from freshrec.serving.sources import Scored, Source
 
 log = logging.getLogger(__name__)
 Array = np.ndarray[Any, Any]
@@ -63,15 +63,29 @@ class Recommender:
             self.breaker.record(source.name, ok=elapsed_ms <= self.budget_ms)
             if scored is None:
                 continue
-            # A zero means "nothing to say about this item": it must not take a slot that
-            # the next source in the chain could fill with something it knows.
-            usable = mask if scored.any_score else mask & (scored.scores > 0)
-            scores = np.where(usable, scored.scores, -np.inf)
-            picked = top_k(scores, k - len(answer))
+            picked = _best(scored, mask, k - len(answer))
             if picked.size == 0:
                 continue
             for item, name in zip(picked.tolist(), scored.credit(picked), strict=True):
-                answer.append(Recommendation(state.items.ids[item], float(scores[item]), name))
+                answer.append(Recommendation(state.items.ids[item], float(scored.scores[item]),
+                                             name))
             impression = impression or scored.impression
             mask[picked] = False
         return Ranked(answer, impression)
+
+
+def _best(scored: Scored, mask: Array, k: int) -> Array:
+    """The ``k`` best items ``mask`` allows, best first.
+
+    A zero means "nothing to say about this item": unless every finite score ranks,
+    it must not take a slot that the next source in the chain could fill with
+    something it knows.
+    """
+    if scored.candidates is not None:
+        items = scored.candidates[mask[scored.candidates]]
+        values = scored.scores[items]
+        if not scored.any_score:
+            items, values = items[values > 0], values[values > 0]
+        return items[top_k(values, k)]
+    usable = mask if scored.any_score else mask & (scored.scores > 0)
+    return top_k(np.where(usable, scored.scores, -np.inf), k)

@@ -39,6 +39,8 @@ class Scored:
     impression: tuple[Array, Array] | None = None
     """(candidates, their features) when a ranker ordered them: what the user is shown,
     which the learner learns from when the user acts."""
+    candidates: Array | None = None
+    """When set, the only items with a score: picking the best need not scan the catalog."""
 
 
 class Source(Protocol):
@@ -96,7 +98,8 @@ class BlendSource:
                 out.append("content" if name == "als" and counts[item] == 0 else name)
             return out
 
-        return Scored(scores, credit, any_score=True, impression=(items, features))
+        return Scored(scores, credit, any_score=True, impression=(items, features),
+                      candidates=items)
 
 
 class ALSSource:
