@@ -146,6 +146,7 @@ class Engine:
     def forget_user(self, user_id: str) -> bool:
         """Forget a user's profile and vector (erasure); True if the user was known."""
         with self.lock:
+            self.learner.first_visits.pop(user_id, None)
             index = self.state.users.get(user_id)
             if index is None:
                 return False
@@ -189,8 +190,12 @@ class Engine:
             # A list cut by an explicit exclude list or a category is not what the user
             # would naturally be shown; learning from it would skew the rankers.
             natural = not filters.exclude and filters.category is None
-            if context.user is not None and ranked.impression is not None and natural:
-                self.learner.remember_impression(context.user, *ranked.impression)
+            if ranked.impression is not None and natural:
+                if context.user is not None:
+                    self.learner.remember_impression(context.user, *ranked.impression,
+                                                     cold=not context.recent)
+                else:
+                    self.learner.remember_first_visit(user_id, *ranked.impression)
             return ranked.items
 
     def recommend_for_session(self, recent_items: Sequence[str], k: int = 10,

@@ -57,28 +57,68 @@ def test_a_first_purchase_teaches_both_rankers(trained: Engine) -> None:
     assert trained.state.discovery_ranker.updates == discovery + 1
 
 
-def test_a_request_without_the_users_items_is_ordered_by_the_discovery_ranker(
-        trained: Engine) -> None:
+def test_each_kind_of_request_is_ordered_by_its_own_ranker(trained: Engine) -> None:
     state = trained.state
-    state.ranker, state.discovery_ranker = Recording(state.ranker), Recording(
-        state.discovery_ranker)
+    state.ranker, state.discovery_ranker, state.cold_ranker = (
+        Recording(state.ranker), Recording(state.discovery_ranker), Recording(state.cold_ranker))
+
+    def calls() -> tuple[int, int, int]:
+        return state.ranker.calls, state.discovery_ranker.calls, state.cold_ranker.calls
+
     trained.recommend("k-user0", k=5, filters=NATURAL)           # repeats may compete
-    assert (state.ranker.calls, state.discovery_ranker.calls) == (1, 0)
+    assert calls() == (1, 0, 0)
     trained.recommend("k-user0", k=5, filters=Filters(exclude_seen=True))
-    assert (state.ranker.calls, state.discovery_ranker.calls) == (1, 1)
-    # Someone with no items yet is ordered by the general ranker: the discovery ranker
-    # learns from users choosing beyond what they have, which scored lower for them.
+    assert calls() == (1, 1, 0)
+    # Someone with no items yet: the cold and general rankers take turns.
     trained.recommend("someone-new", k=5)
-    assert (state.ranker.calls, state.discovery_ranker.calls) == (2, 1)
+    assert calls() == (2, 1, 1)
 
 
-def test_a_snapshot_from_before_the_discovery_ranker_restores_with_one(
+def test_a_first_visit_teaches_only_the_cold_ranker(trained: Engine) -> None:
+    state = trained.state
+    before = (state.ranker.updates, state.discovery_ranker.updates, state.cold_ranker.updates)
+    shown = [r.item for r in trained.recommend("visitor", k=10, filters=NATURAL)]
+    when = state.clock + 60.0
+    for item in shown[:2]:                                   # a basket of two shown items
+        trained.learn_one(Event(user="visitor", item=item, type="purchase", timestamp=when))
+    after = (state.ranker.updates, state.discovery_ranker.updates, state.cold_ranker.updates)
+    assert after == (before[0], before[1], before[2] + 2)
+
+
+def test_first_visits_shown_the_same_list_share_one_copy(trained: Engine) -> None:
+    trained.recommend("visitor-a", k=10, filters=NATURAL)
+    trained.recommend("visitor-b", k=10, filters=NATURAL)
+    visits = trained.learner.first_visits
+    assert visits["visitor-a"].features is visits["visitor-b"].features
+
+
+def test_erasure_forgets_what_an_unknown_user_was_shown(trained: Engine) -> None:
+    trained.recommend("visitor", k=10, filters=NATURAL)
+    assert "visitor" in trained.learner.first_visits
+    trained.forget_user("visitor")
+    assert "visitor" not in trained.learner.first_visits
+
+
+def test_first_visit_order_takes_turns_between_the_two_rankers() -> None:
+    from types import SimpleNamespace
+
+    from freshrec.serving.sources import _first_visit_scores
+
+    features = np.eye(4)
+    state = SimpleNamespace(cold_ranker=OnlineRanker(np.array([4.0, 3.0, 2.0, 1.0])),
+                            ranker=OnlineRanker(np.array([1.0, 2.0, 3.0, 4.0])))
+    order = np.argsort(-_first_visit_scores(state, features), kind="stable")  # type: ignore[arg-type]
+    assert order.tolist() == [0, 3, 1, 2]
+
+
+def test_a_snapshot_from_before_the_newer_rankers_restores_with_them(
         trained: Engine) -> None:
     old = trained.state
     saved = dict(old.__dict__)
-    del saved["discovery_ranker"]
+    del saved["discovery_ranker"], saved["cold_ranker"]
     restored = pickle.loads(pickle.dumps(old))
     restored.__setstate__(saved)
-    assert np.array_equal(restored.discovery_ranker.weights, old.ranker.weights)
-    assert restored.discovery_ranker is not restored.ranker
+    for name in ("discovery_ranker", "cold_ranker"):
+        assert np.array_equal(getattr(restored, name).weights, old.ranker.weights)
+        assert getattr(restored, name) is not restored.ranker
     assert Engine(state=restored).recommend("k-user0", k=3)

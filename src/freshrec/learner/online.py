@@ -24,11 +24,17 @@ MAX_IMPRESSIONS = 100_000
 """Users whose last impression is kept; the oldest are dropped first."""
 
 
+MAX_FIRST_VISITS = 10_000
+"""Unknown users whose first impression is kept until their first event."""
+
+
 @dataclass
 class Impression:
     timestamp: float
     candidates: Array
     features: Array
+    cold: bool = False
+    """Shown to someone with no items yet: it teaches the cold ranker."""
 
 
 def document(state: ModelState, index: int) -> str:
@@ -58,7 +64,11 @@ class OnlineLearner:
         # Its own stream, so that teaching the discovery ranker leaves the general
         # ranker's negatives exactly as they would be without it.
         self._discovery_rng = np.random.default_rng([state.config.random_state, 1])
+        self._cold_rng = np.random.default_rng([state.config.random_state, 2])
         self.impressions: OrderedDict[int, Impression] = OrderedDict()
+        self.first_visits: OrderedDict[str, Impression] = OrderedDict()
+        """What unknown users were shown, by id: they have no index before their first
+        event, and that first choice is the only lesson the cold ranker gets."""
 
     def add_item(self, item: Item, *, encode: bool = True) -> int:
         """Upsert an item; ``encode=False`` defers its text encoding to
@@ -87,6 +97,9 @@ class OnlineLearner:
         user = state.users.ensure(event.user)
         weight = state.config.weights.of(event)
         if fold_in:
+            visit = self.first_visits.pop(event.user, None)
+            if visit is not None and user not in self.impressions:
+                self.impressions[user] = visit
             self._learn_from_impression(event, user, item)
         profile = state.users.profiles[user]
         state.cooccurrence.learn_one(item, profile.recent)
@@ -137,12 +150,26 @@ class OnlineLearner:
             users, confidence = state.item_users.of(item)
             state.als.fold_in_item(item, users, confidence)
 
-    def remember_impression(self, user: int, candidates: Array, features: Array) -> None:
+    def remember_impression(self, user: int, candidates: Array, features: Array,
+                            *, cold: bool = False) -> None:
         """What ``user`` was just shown (every candidate the ranker ordered, with features)."""
-        self.impressions[user] = Impression(self.state.clock, candidates, features)
+        self.impressions[user] = Impression(self.state.clock, candidates, features, cold)
         self.impressions.move_to_end(user)
         if len(self.impressions) > MAX_IMPRESSIONS:
             self.impressions.popitem(last=False)
+
+    def remember_first_visit(self, user_id: str, candidates: Array, features: Array) -> None:
+        """What an unknown user was just shown, until their first event (or eviction)."""
+        last = next(reversed(self.first_visits.values()), None)
+        if (last is not None and np.array_equal(last.candidates, candidates)
+                and np.array_equal(last.features, features)):
+            # Everyone without items is shown the same list until the shared signals
+            # move: keep one copy, so many visitors cost little memory.
+            candidates, features = last.candidates, last.features
+        self.first_visits[user_id] = Impression(self.state.clock, candidates, features, True)
+        self.first_visits.move_to_end(user_id)
+        if len(self.first_visits) > MAX_FIRST_VISITS:
+            self.first_visits.popitem(last=False)
 
     def _learn_from_impression(self, event: Event, user: int, item: int) -> None:
         """Log (features, chosen?) rows and teach the online ranker.
@@ -159,6 +186,12 @@ class OnlineLearner:
         hit = np.flatnonzero(shown.candidates == item)
         others = np.flatnonzero(shown.candidates != item)
         if hit.size == 0 or others.size == 0:
+            return
+        if shown.cold:
+            sampled = self._cold_rng.choice(others, min(config.ranker_negatives, others.size),
+                                            replace=False)
+            self.state.cold_ranker.learn_one(shown.features[hit[0]].astype(np.float64),
+                                             shown.features[sampled].astype(np.float64))
             return
         sampled = self._rng.choice(others, min(config.ranker_negatives, others.size),
                                    replace=False)

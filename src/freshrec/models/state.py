@@ -81,8 +81,11 @@ class ModelState:
     ranker: OnlineRanker = field(init=False)
     """Orders candidates that include items the user already has (repeats compete)."""
     discovery_ranker: OnlineRanker = field(init=False)
-    """Orders candidates that are all new to the user (a request that excludes what they
-    have, or a user with no history): learned only from choices of such items."""
+    """Orders candidates for a user who has items when the request leaves them all out:
+    learned only from choices of items new to the user."""
+    cold_ranker: OnlineRanker = field(init=False)
+    """Orders candidates for someone with no items yet (a first visit): learned from what
+    people chose after such a request, where only item-side signals exist."""
     tree_ranker: TreeRanker = field(init=False)
     samples: SampleLog = field(init=False)
     clock: float = 0.0
@@ -92,8 +95,9 @@ class ModelState:
 
     def __setstate__(self, saved: dict[str, Any]) -> None:
         self.__dict__.update(saved)
-        if "discovery_ranker" not in saved:  # a snapshot from before it existed
-            self.discovery_ranker = copy.deepcopy(self.ranker)
+        for name in ("discovery_ranker", "cold_ranker"):
+            if name not in saved:  # a snapshot from before it existed
+                setattr(self, name, copy.deepcopy(self.ranker))
 
     def __post_init__(self) -> None:
         c = self.config
@@ -111,5 +115,6 @@ class ModelState:
         self.content_index = ContentIndex(self.encoder)
         self.ranker = OnlineRanker(PRIOR_WEIGHTS, learning_rate=c.ranker_learning_rate)
         self.discovery_ranker = OnlineRanker(PRIOR_WEIGHTS, learning_rate=c.ranker_learning_rate)
+        self.cold_ranker = OnlineRanker(PRIOR_WEIGHTS, learning_rate=c.ranker_learning_rate)
         self.tree_ranker = TreeRanker(random_state=c.random_state)
         self.samples = SampleLog(N_FEATURES, c.sample_capacity)

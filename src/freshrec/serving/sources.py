@@ -22,6 +22,7 @@ from freshrec.models.features import (
     candidate_features,
     retrieve,
 )
+from freshrec.models.ranker import OnlineRanker
 from freshrec.models.state import ModelState
 
 Array = np.ndarray[Any, Any]
@@ -57,13 +58,41 @@ _RETRIEVAL_NAMES = [name for name, _ in RETRIEVAL]
 _SEEN = FEATURES.index("seen")
 
 
+def ranker_for(state: ModelState, context: Context, features: Array) -> OnlineRanker:
+    """The ranker for a request from someone with items: each learned from the kind of
+    choice it orders.
+
+    * discovery: the request leaves all the asker's items out;
+    * general: repeats compete with new items.
+    """
+    if context.seen.size and not features[:, _SEEN].any():
+        return state.discovery_ranker
+    return state.ranker
+
+
+def _first_visit_scores(state: ModelState, features: Array) -> Array:
+    """Scores for someone with no items yet: the cold and general rankers' orders, interleaved.
+
+    The cold ranker learns what first visits choose, which is mostly what is popular;
+    the general ranker leans to fresh items. On the Online Retail validation half the
+    cold ranker alone lifted new users' HR@10 by 0.032 but cost 0.05 on new items;
+    taking turns (team-draft interleaving) kept +0.023 for new users at -0.006 on new
+    items. The score is minus the position in the merged list.
+    """
+    count = features.shape[0]
+    cold = np.empty(count, dtype=np.int64)
+    cold[np.argsort(-state.cold_ranker.score(features), kind="stable")] = np.arange(count)
+    general = np.empty(count, dtype=np.int64)
+    general[np.argsort(-state.ranker.score(features), kind="stable")] = np.arange(count)
+    return -np.minimum(2 * cold, 2 * general + 1).astype(np.float64)
+
+
 class BlendSource:
     """Two-stage: every source proposes candidates, a ranker orders them by all features.
 
-    The online linear rankers order them: the discovery ranker when the user has
-    items and the request leaves them all out, the general one otherwise (repeats
-    compete, or the user has nothing yet); gradient-boosted trees take over when
-    enabled and fitted. Each item is credited to the source that proposed it highest.
+    One of the online linear rankers orders them (see :func:`ranker_for`);
+    gradient-boosted trees take over when enabled and fitted. Each item is credited
+    to the source that proposed it highest.
     """
 
     name = "blend"
@@ -77,11 +106,10 @@ class BlendSource:
         tree = state.tree_ranker
         if tree.model is not None:
             ranked = tree.score(features)
-        elif context.seen.size and not features[:, _SEEN].any():
-            # The user has items, and the request leaves them all out.
-            ranked = state.discovery_ranker.score(features)
+        elif not context.recent:
+            ranked = _first_visit_scores(state, features)
         else:
-            ranked = state.ranker.score(features)
+            ranked = ranker_for(state, context, features).score(features)
         scores = np.full(signals.n, -np.inf)
         scores[items] = ranked
         counts = signals.counts
