@@ -106,30 +106,56 @@ recomputed after this many events (by the learner) or any catalog change (by the
 request): per-user signals are always exact, popularity may lag by a few dozen events."""
 _NONE = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
 _RANKED_DEPTH = 256
+_ITEM_SIDE = frozenset({"trend_short", "trend_mid", "trend_long", "popularity", "freshness"})
 
 
 class ItemSide:
-    """Item-only signals and their rankings, computed once for many requests."""
+    """Item-only signals and their rankings, computed once for many requests.
+
+    A refresh keeps the raw scores and ranks them (a monotone transform ranks the
+    same); the log and freshness transforms run only on the candidates a request
+    scores, not on the whole catalog at every refresh.
+    """
 
     def __init__(self, state: ModelState) -> None:
         n = len(state.items)
         trending = state.trending
         self.key = _item_side_key(state)
+        self.clock = state.clock
+        self.half_life = state.config.freshness_half_life
+        self.items = state.items
         self.counts = trending.popularity(n)
-        self.values: dict[str, Array] = {
-            "trend_short": np.log1p(trending.scores(state.clock, n, 0)),
-            "trend_mid": np.log1p(trending.scores(state.clock, n, 1)),
-            "trend_long": np.log1p(trending.scores(state.clock, n, 2)),
-            "popularity": np.log1p(self.counts),
+        self.raw: dict[str, Array] = {
+            "trend_short": trending.scores(state.clock, n, 0),
+            "trend_mid": trending.scores(state.clock, n, 1),
+            "trend_long": trending.scores(state.clock, n, 2),
+            "popularity": self.counts,
         }
-        # Age counts from an item's first event, not its catalog entry: when an item
-        # was listed says nothing about whether anyone wants it.
-        age = np.maximum(0.0, state.clock - state.items.first_event[:n])
-        self.values["freshness"] = np.nan_to_num(
-            np.exp2(-age / state.config.freshness_half_life))
-        self.ranked = {name: top_k(np.where(values > 0, values, -np.inf), _RANKED_DEPTH)
-                       for name, values in self.values.items()}
+        self.ranked = {name: _top_positive(values) for name, values in self.raw.items()}
         self.young = np.flatnonzero(self.counts < YOUNG_EVENTS)
+        self._full: dict[str, Array] = {}
+
+    def at(self, name: str, items: Array) -> Array:
+        """Signal ``name`` of ``items`` (log-scaled counts and scores, or freshness)."""
+        if name == "freshness":
+            # Age counts from an item's first event, not its catalog entry: when an item
+            # was listed says nothing about whether anyone wants it.
+            age = np.maximum(0.0, self.clock - self.items.first_event[items])
+            return np.nan_to_num(np.exp2(-age / self.half_life))
+        return np.log1p(self.raw[name][items])
+
+    def full(self, name: str) -> Array:
+        """Signal ``name`` of every item (computed on first use after a refresh)."""
+        values = self._full.get(name)
+        if values is None:
+            values = self.at(name, np.arange(self.counts.shape[0]))
+            self._full[name] = values
+        return values
+
+
+def _top_positive(values: Array) -> Array:
+    best = top_k(values, _RANKED_DEPTH)
+    return best[values[best] > 0]
 
 
 def _item_side_key(state: ModelState) -> tuple[int, int, int]:
@@ -171,15 +197,15 @@ class Signals:
 
     @property
     def trend_short(self) -> Array:
-        return self.shared.values["trend_short"]
+        return self.shared.full("trend_short")
 
     @property
     def trend_mid(self) -> Array:
-        return self.shared.values["trend_mid"]
+        return self.shared.full("trend_mid")
 
     @property
     def trend_long(self) -> Array:
-        return self.shared.values["trend_long"]
+        return self.shared.full("trend_long")
 
     @property
     def counts(self) -> Array:
@@ -187,7 +213,7 @@ class Signals:
 
     @property
     def popularity(self) -> Array:
-        return self.shared.values["popularity"]
+        return self.shared.full("popularity")
 
     @cached_property
     def repeat(self) -> Array:
@@ -204,7 +230,7 @@ class Signals:
 
     @property
     def freshness(self) -> Array:
-        return self.shared.values["freshness"]
+        return self.shared.full("freshness")
 
     def positive(self, name: str, allowed: Array) -> tuple[Array, Array]:
         """The allowed items a source scores above zero, and their scores.
@@ -269,7 +295,12 @@ def candidate_features(signals: Signals, items: Array) -> Array:
     rows = np.zeros((items.shape[0], N_FEATURES), dtype=np.float32)
     columns: dict[str, Array] = {}
     for column, name in enumerate(SIGNALS):
-        values = signals.content(items) if name == "content" else getattr(signals, name)[items]
+        if name == "content":
+            values = signals.content(items)
+        elif name in _ITEM_SIDE:
+            values = signals.shared.at(name, items)
+        else:
+            values = getattr(signals, name)[items]
         rows[:, column] = values
         columns[name] = values
     offset = len(SIGNALS)
