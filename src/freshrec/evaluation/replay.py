@@ -62,6 +62,11 @@ class ContestantResult:
     recommends: int = 0
     peak_mb: float | None = None
     error: str | None = None
+    hits: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    """Per variant and cut, one mark per scored request in stream order: ``1`` hit,
+    ``0`` miss, ``-`` not in the cut. Every contestant replays the same requests, so
+    two runs (or two contestants) compare request by request: see
+    ``bench/compare_replays.py``."""
 
     def metric_means(self) -> dict[str, dict[str, dict[str, float | int | None]]]:
         return {variant: {cut: totals.means() for cut, totals in cuts.items()}
@@ -150,13 +155,23 @@ def _stream(contestant: Contestant, plan: ReplayPlan, result: ContestantResult,
 def _score(result: ContestantResult, plan: ReplayPlan, variant: str, user: str,
            ranked: list[str], targets: set[str], k: int, when: float) -> None:
     cuts = result.metrics[variant]
+    marks = result.hits.setdefault(variant, {cut: [] for cut in CUTS})
     overall = score_request(ranked, targets, k)
     cuts["all"].add(overall)
+    marks["all"].append(_mark(overall.hit))
     timeline = result.timelines[variant]
     timeline.times.append(when)
     timeline.hits.append(overall.hit)
     new = targets & plan.new_items
     if new:
-        cuts["new-items"].add(score_request(ranked, new, k))
-    if user in plan.new_users:
+        on_new = score_request(ranked, new, k)
+        cuts["new-items"].add(on_new)
+    marks["new-items"].append(_mark(on_new.hit) if new else "-")
+    new_user = user in plan.new_users
+    if new_user:
         cuts["new-users"].add(overall)
+    marks["new-users"].append(_mark(overall.hit) if new_user else "-")
+
+
+def _mark(hit: float) -> str:
+    return "1" if hit > 0 else "0"

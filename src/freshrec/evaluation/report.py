@@ -60,6 +60,8 @@ def _contestant_json(result: ContestantResult) -> dict[str, Any]:
         "error": result.error,
         "hr_over_time": {variant: _rolling_points(timeline.times, timeline.hits)
                          for variant, timeline in result.timelines.items()},
+        "hits": {variant: {cut: "".join(marks) for cut, marks in cuts.items()}
+                 for variant, cuts in result.hits.items()},
     }
 
 
