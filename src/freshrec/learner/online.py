@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from freshrec.models.content import content_document
-from freshrec.models.features import FEATURES, ITEM_SIDE_REFRESH_EVENTS, item_side
+from freshrec.models.features import FEATURES, item_side, item_side_interval
 from freshrec.models.state import ModelState
 from freshrec.records import Event, Item
 
@@ -118,7 +118,7 @@ class OnlineLearner:
             self.dirty_items.add(item)
             if self.inline_flush and len(self.dirty_items) >= state.config.item_batch_size:
                 self.flush_items()
-        if fold_in and state.events_seen % ITEM_SIDE_REFRESH_EVENTS == 0:
+        if fold_in and state.events_seen % item_side_interval(state.events_seen) == 0:
             # The writer refreshes the signals every request shares (half a millisecond
             # on MovieLens), so that no request has to stop and do it.
             item_side(state)

@@ -108,6 +108,9 @@ class ModelLifecycle:
         self.settings = settings or LifecycleSettings()
         self.status = LifecycleStatus()
         self._executor: Executor | None = None
+        self._concluding = threading.Lock()
+        """One conclusion at a time: the worker and a caller waiting on a training may
+        both find it finished."""
 
     # -- training --------------------------------------------------------------------
     @property
@@ -163,10 +166,18 @@ class ModelLifecycle:
 
     def poll(self) -> dict[str, Any] | None:
         """Finish a completed training: register, then promote or refuse. None if none done."""
-        training = self.status.running
-        if training is None or not training.future.done():
-            return None
-        self.status.running = None
+        with self._concluding:
+            training = self.status.running
+            if training is None or not training.future.done():
+                return None
+            try:
+                return self._finish(training)
+            finally:
+                # Only now: until the decision (and a promotion's swap) is made, the
+                # training is still under way for anyone watching /v1/monitoring.
+                self.status.running = None
+
+    def _finish(self, training: Training) -> dict[str, Any]:
         try:
             result = training.future.result()
         except Exception as error:  # a failed training must not take the service down

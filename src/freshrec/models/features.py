@@ -102,8 +102,19 @@ def session_context(state: ModelState, item_ids: Sequence[str]) -> Context:
 
 ITEM_SIDE_REFRESH_EVENTS = 32
 """Item-only signals (trending, popularity, freshness) are shared by all requests and
-recomputed after this many events (by the learner) or any catalog change (by the next
-request): per-user signals are always exact, popularity may lag by a few dozen events."""
+recomputed after at most this many events (by the learner) or any catalog change (by
+the next request): per-user signals are always exact, popularity may lag a little."""
+
+
+def item_side_interval(events_seen: int) -> int:
+    """Events between refreshes of the item-side signals: every event while the history
+    is small (where one event moves trending visibly, and a refresh is cheap), growing to
+    :data:`ITEM_SIDE_REFRESH_EVENTS` once there are ~32,000 events.
+
+    >>> [item_side_interval(n) for n in (0, 5_000, 100_000)]
+    [1, 4, 32]
+    """
+    return max(1, min(ITEM_SIDE_REFRESH_EVENTS, events_seen // 1024))
 _NONE = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
 _RANKED_DEPTH = 256
 _ITEM_SIDE = frozenset({"trend_short", "trend_mid", "trend_long", "popularity", "freshness"})
@@ -159,7 +170,8 @@ def _top_positive(values: Array) -> Array:
 
 
 def _item_side_key(state: ModelState) -> tuple[int, int, int]:
-    return (state.events_seen // ITEM_SIDE_REFRESH_EVENTS, len(state.items), state.items.version)
+    return (state.events_seen // item_side_interval(state.events_seen), len(state.items),
+            state.items.version)
 
 
 def item_side(state: ModelState) -> ItemSide:
