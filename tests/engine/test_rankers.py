@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import numpy as np
+import pytest
 
 from freshrec.engine import Engine
 from freshrec.models.ranker import OnlineRanker
@@ -122,3 +123,17 @@ def test_a_snapshot_from_before_the_newer_rankers_restores_with_them(
         assert np.array_equal(getattr(restored, name).weights, old.ranker.weights)
         assert getattr(restored, name) is not restored.ranker
     assert Engine(state=restored).recommend("k-user0", k=3)
+
+
+def test_what_users_were_shown_is_kept_for_a_bounded_number_of_them(
+        trained: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from freshrec.learner import online
+
+    monkeypatch.setattr(online, "MAX_IMPRESSIONS", 3)
+    monkeypatch.setattr(online, "MAX_FIRST_VISITS", 2)
+    for n in range(5):
+        trained.recommend(f"k-user{n}", k=3, filters=NATURAL)
+        trained.recommend(f"visitor-{n}", k=3, filters=NATURAL)
+    users = trained.state.users
+    assert list(trained.learner.impressions) == [users.get(f"k-user{n}") for n in (2, 3, 4)]
+    assert list(trained.learner.first_visits) == ["visitor-3", "visitor-4"]

@@ -20,8 +20,10 @@ from freshrec.records import Event, Item
 
 Array = np.ndarray[Any, Any]
 SEEN = FEATURES.index("seen")
-MAX_IMPRESSIONS = 100_000
-"""Users whose last impression is kept; the oldest are dropped first."""
+MAX_IMPRESSIONS = 20_000
+"""Users whose last impression is kept; the oldest are dropped first. One holds every
+candidate's features (~150 x 19 float32, ~12 KB), so this bounds them near 250 MB; an
+impression only teaches within ``impression_ttl`` of being shown anyway."""
 
 
 MAX_FIRST_VISITS = 10_000
@@ -155,7 +157,7 @@ class OnlineLearner:
         """What ``user`` was just shown (every candidate the ranker ordered, with features)."""
         self.impressions[user] = Impression(self.state.clock, candidates, features, cold)
         self.impressions.move_to_end(user)
-        if len(self.impressions) > MAX_IMPRESSIONS:
+        while len(self.impressions) > MAX_IMPRESSIONS:
             self.impressions.popitem(last=False)
 
     def remember_first_visit(self, user_id: str, candidates: Array, features: Array) -> None:
@@ -168,7 +170,7 @@ class OnlineLearner:
             candidates, features = last.candidates, last.features
         self.first_visits[user_id] = Impression(self.state.clock, candidates, features, True)
         self.first_visits.move_to_end(user_id)
-        if len(self.first_visits) > MAX_FIRST_VISITS:
+        while len(self.first_visits) > MAX_FIRST_VISITS:
             self.first_visits.popitem(last=False)
 
     def _learn_from_impression(self, event: Event, user: int, item: int) -> None:
