@@ -24,8 +24,6 @@ MAX_IMPRESSIONS = 20_000
 """Users whose last impression is kept; the oldest are dropped first. One holds every
 candidate's features (~150 x 19 float32, ~12 KB), so this bounds them near 250 MB; an
 impression only teaches within ``impression_ttl`` of being shown anyway."""
-
-
 MAX_FIRST_VISITS = 10_000
 """Unknown users whose first impression is kept until their first event."""
 

@@ -115,6 +115,8 @@ def item_side_interval(events_seen: int) -> int:
     [1, 4, 32]
     """
     return max(1, min(ITEM_SIDE_REFRESH_EVENTS, events_seen // 1024))
+
+
 _NONE = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
 _RANKED_DEPTH = 256
 _ITEM_SIDE = frozenset({"trend_short", "trend_mid", "trend_long", "popularity", "freshness"})
@@ -239,10 +241,6 @@ class Signals:
         out = np.zeros(self.n)
         out[self.context.seen] = 1.0
         return out
-
-    @property
-    def freshness(self) -> Array:
-        return self.shared.full("freshness")
 
     def positive(self, name: str, allowed: Array) -> tuple[Array, Array]:
         """The allowed items a source scores above zero, and their scores.
