@@ -94,3 +94,25 @@ def test_sampled_requests_still_feed_every_event() -> None:
     result = replay(Popularity(), plan)
     assert result.updates == 15
     assert result.metric_means()["unseen"]["all"]["n"] == 3
+
+
+def test_every_request_is_marked_in_each_cut_it_belongs_to() -> None:
+    result = replay(Scripted(["a", "n", "b"]), build_plan(shop()), k=2)
+    # s3 (u: an old user, targets a and new n) hits; s4 (w: a new user, target b) misses.
+    assert result.hits["repeats"] == {"all": ["1", "0"], "new-items": ["1", "-"],
+                                      "new-users": ["-", "0"]}
+
+
+def test_the_loaded_model_is_out_of_the_collectors_reach_only_while_streaming() -> None:
+    import gc
+
+    frozen_during: list[int] = []
+
+    class Watching(Scripted):
+        def recommend(self, user: str, k: int, exclude: Collection[str]) -> list[str]:
+            frozen_during.append(gc.get_freeze_count())
+            return super().recommend(user, k, exclude)
+
+    replay(Watching(["a"]), build_plan(shop()), k=1)
+    assert frozen_during and all(count > 0 for count in frozen_during)
+    assert gc.get_freeze_count() == 0
