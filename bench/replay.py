@@ -18,7 +18,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("datasets", nargs="*", default=["synthetic", "movielens", "retail"],
                         help="movielens, retail, synthetic (default: all three)")
-    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--datasets-dir", "--data-dir", dest="datasets_dir", type=Path,
+                        default=None)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--max-requests", type=int, default=None)
     parser.add_argument("--jobs", type=int, default=2)
@@ -30,7 +31,7 @@ def main() -> None:
     chosen = tuple(args.contestants.split(",")) if args.contestants else None
     console = Console() if Console().is_terminal else Console(width=200)
     for dataset in args.datasets:
-        options = ReplayOptions(dataset=dataset, data_dir=args.data_dir, limit=args.limit,
+        options = ReplayOptions(dataset=dataset, data_dir=args.datasets_dir, limit=args.limit,
                                 max_requests=args.max_requests, jobs=args.jobs, seed=args.seed,
                                 contestants=chosen, out=args.results / f"replay-{dataset}")
         publish(run_replay(options, console=console), console)

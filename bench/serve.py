@@ -66,6 +66,11 @@ def main() -> None:
                         help="extra environment of the server (diagnostics; repeatable)")
     args = parser.parse_args()
     console = Console(width=120)
+    if args.concurrency.strip() and shutil.which("wrk") is None:
+        # Said before any loading, and nothing is installed behind the user's back.
+        sys.exit("bench/serve.py needs wrk for its closed-loop rows: install it (Debian and "
+                 "Ubuntu: 'apt-get install wrk'; macOS: 'brew install wrk'), or skip those "
+                 "rows with --concurrency ''")
     header(console, "freshrec service benchmark: recommendations")
     data = bench_data()
     if data.note:

@@ -26,7 +26,7 @@ def _missing(reason: str) -> None:
 def _data_root() -> Path:
     root = shared_data_dir()
     if root is None or not root.is_dir():
-        where = root or "no ../shared/data and FRESHREC_DATA_DIR unset"
+        where = root or "no ../shared/data and FRESHREC_DATASETS_DIR unset"
         _missing(f"real data not found ({where})")
     assert root is not None
     return root

@@ -27,9 +27,10 @@ def version() -> None:
 @app.command()
 def replay(
     dataset: Annotated[str, typer.Argument(help="movielens, retail or synthetic")],
-    data_dir: Annotated[Path | None, typer.Option(
+    datasets_dir: Annotated[Path | None, typer.Option(
+        "--datasets-dir", "--data-dir",
         help="Folder holding movielens-small/ and online-retail-ii/ "
-             "(default: ../shared/data or FRESHREC_DATA_DIR)")] = None,
+             "(default: FRESHREC_DATASETS_DIR, else ../shared/data)")] = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N events.")] = None,
     max_requests: Annotated[int | None, typer.Option(
         help="Score at most about M requests (every j-th); every event is still fed.")] = None,
@@ -48,7 +49,7 @@ def replay(
     from freshrec.evaluation import ReplayOptions, publish, run_replay
 
     chosen = tuple(n.strip() for n in contestants.split(",") if n.strip()) if contestants else None
-    options = ReplayOptions(dataset=dataset, data_dir=data_dir, limit=limit,
+    options = ReplayOptions(dataset=dataset, data_dir=datasets_dir, limit=limit,
                             max_requests=max_requests, jobs=jobs, out=out, seed=seed,
                             contestants=chosen, tune=tune)
     console = Console() if Console().is_terminal else Console(width=200)

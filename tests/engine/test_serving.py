@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from freshrec.engine import Engine
 from freshrec.models.features import Context
 from freshrec.models.state import ModelState
@@ -60,17 +58,28 @@ class BrokenSource:
         raise RuntimeError("model file is corrupt")
 
 
+class ManualClock:
+    """The breaker's clock, moved by hand: "slow" is whatever the test says it is."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class SlowSource:
-    """A source that answers, but far over its time budget."""
+    """A source that answers, but 20 ms of (manual) time later: four times its budget."""
 
     name = "slow"
 
-    def __init__(self) -> None:
+    def __init__(self, clock: ManualClock) -> None:
         self.calls = 0
+        self.clock = clock
 
     def score(self, state: ModelState, context: Context, allowed: object) -> Scored | None:
         self.calls += 1
-        time.sleep(0.02)
+        self.clock.now += 0.02
         return None
 
 
@@ -92,12 +101,32 @@ def test_a_failing_source_never_fails_a_request() -> None:
     assert engine.breaker.failures["broken"] == 2
 
 
-def test_a_slow_source_is_skipped_after_repeated_overruns() -> None:
-    slow = SlowSource()
+def test_a_slow_source_is_skipped_after_repeated_overruns_until_its_cooldown_ends() -> None:
+    clock = ManualClock()
+    slow = SlowSource(clock)
     engine = _engine_with(slow)
+    engine.breaker.clock = clock
+    slow.calls = 0  # fitting asks for recommendations too, before the clock is ours
     for _ in range(5):
         assert len(engine.recommend("g-user0", k=5)) == 5
-    assert slow.calls == 2
+    assert slow.calls == 2  # two overruns trip it (trip_after=2); then it is skipped
+    clock.now += engine.breaker.cooldown_s - 1.0
+    engine.recommend("g-user0", k=5)
+    assert slow.calls == 2  # still cooling down
+    clock.now += 2.0
+    engine.recommend("g-user0", k=5)
+    assert slow.calls == 3  # tried again once the cooldown is over
+
+
+def test_a_source_within_its_budget_is_never_skipped() -> None:
+    clock = ManualClock()
+    quick = SlowSource(clock)
+    engine = _engine_with(quick)
+    engine.breaker.clock = lambda: 1000.0  # no time passes: every call is within budget
+    quick.calls = 0
+    for _ in range(5):
+        engine.recommend("g-user0", k=5)
+    assert quick.calls == 5
 
 
 def test_background_retrain_swaps_in_and_keeps_events_from_during_training() -> None:

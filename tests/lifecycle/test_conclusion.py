@@ -45,27 +45,56 @@ def test_a_promotion_under_way_still_counts_as_a_running_training() -> None:
     assert champion is not None and champion.id == version
 
 
+class WatchedLock:
+    """The lifecycle's own lock, counting who comes to it, so the test knows for certain
+    that a second poller reached it while the first one was still concluding."""
+
+    def __init__(self, lock: threading.Lock, second_came: threading.Event) -> None:
+        self._lock = lock
+        self._entries = 0
+        self._second_came = second_came
+
+    def __enter__(self) -> WatchedLock:
+        self._entries += 1
+        if self._entries == 2:
+            self._second_came.set()
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._lock.release()
+
+
 def test_a_finished_training_is_concluded_once_when_two_threads_poll() -> None:
     installs: list[str] = []
-    release = threading.Event()
+    second_came = threading.Event()  # the second poller is at the lock, or concluding too
+    first_installing = threading.Event()
 
     def install(engine: Engine, position: int, version: str) -> None:
         installs.append(version)
-        release.wait(5)  # hold the first conclusion open while the other thread polls
+        if len(installs) == 1:
+            first_installing.set()
+            # Hold the first conclusion open until the other poller has come as far as
+            # it can: blocked on the lock, or (without one) into a second conclusion.
+            second_came.wait(60)
+        else:
+            second_came.set()
 
     lifecycle, _ = _lifecycle(install)
+    lifecycle._concluding = WatchedLock(lifecycle._concluding, second_came)  # type: ignore[assignment]
     try:
         lifecycle.start(1500, "first")
         lifecycle.status.running.future.exception(timeout=600)  # type: ignore[union-attr]
         outcomes: list[object] = []
-        threads = [threading.Thread(target=lambda: outcomes.append(lifecycle.poll()))
-                   for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        release.set()
-        for thread in threads:
-            thread.join(30)
+        first = threading.Thread(target=lambda: outcomes.append(lifecycle.poll()))
+        first.start()
+        assert first_installing.wait(60)
+        second = threading.Thread(target=lambda: outcomes.append(lifecycle.poll()))
+        second.start()
+        for thread in (first, second):
+            thread.join(60)
     finally:
         lifecycle.close()
+    assert second_came.is_set()
     assert len(installs) == 1
     assert sorted(o is None for o in outcomes) == [False, True]

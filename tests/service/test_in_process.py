@@ -7,7 +7,6 @@ FastAPI's ``TestClient``.
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -168,11 +167,21 @@ class ExplodingSource:
 
 
 class SlowSource(ExplodingSource):
+    """Answers 200 ms later on the breaker's clock, which it moves: well over the 50 ms
+    budget, without the test sleeping."""
+
     name = "slow"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
 
     def score(self, state: ModelState, context: Context, allowed: Any) -> Scored | None:
         self.calls += 1
-        time.sleep(0.2)  # well over the 50 ms budget
+        self.now += 0.2
         return None
 
 
@@ -213,8 +222,10 @@ def test_the_next_source_fills_what_a_source_has_no_score_for() -> None:
 
 def test_a_source_that_keeps_failing_is_skipped_for_a_while() -> None:
     exploding, slow = ExplodingSource(), SlowSource()
-    app = App(engine=Engine(EngineConfig(trip_after=2), chain=[
-        exploding, slow, TrendingSource(), PopularitySource()]))
+    engine = Engine(EngineConfig(trip_after=2), chain=[
+        exploding, slow, TrendingSource(), PopularitySource()])
+    engine.breaker.clock = slow.clock
+    app = App(engine=engine)
     co_viewed(app)
     for _ in range(4):
         answer = app.client.get("/v1/users/somebody/recommendations", params={"k": 1})

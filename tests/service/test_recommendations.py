@@ -150,9 +150,12 @@ def test_user_filters(admin: httpx.Client) -> None:
 
 
 def test_a_new_item_is_recommendable_immediately(admin: httpx.Client) -> None:
-    new = {"id": "rec-new", "title": "Brand new", "categories": ["rec-cat-new"]}
-    assert admin.post("/v1/items", json={"items": [new]}).json()["accepted"] == 1
-    assert answer_of(admin.get("/v1/items/rec-new/similar"))["items"] is not None
+    # A twin in text only (another category, no events): the new item's neighbour by content.
+    twin = {"id": "rec-new-twin", "title": "Brass storm lantern", "categories": ["rec-cat-4"]}
+    new = {"id": "rec-new", "title": "Brass storm lantern", "categories": ["rec-cat-new"]}
+    assert admin.post("/v1/items", json={"items": [twin, new]}).json()["accepted"] == 2
+    nearest = answer_of(admin.get("/v1/items/rec-new/similar", params={"k": 1}))["items"]
+    assert [(entry["id"], entry["source"]) for entry in nearest] == [("rec-new-twin", "content")]
     trending = answer_of(admin.get("/v1/trending", params={"category": "rec-cat-new"}))
     assert [entry["id"] for entry in trending["items"]] == ["rec-new"]
     # Once people take it together with F, it follows F at once.

@@ -1,9 +1,9 @@
 """Loaders for real public datasets and a synthetic shop for demos and tests.
 
 The real data (MovieLens small, Online Retail II) is never shipped with freshrec:
-it lives in a shared folder beside the project, or wherever ``FRESHREC_DATA_DIR``
-points. :func:`shared_data_dir` finds that folder; loaders called without a path
-use it.
+it lives in a shared folder beside the project, or wherever ``FRESHREC_DATASETS_DIR``
+points (not ``FRESHREC_DATA_DIR``: that is the service's own data directory).
+:func:`shared_data_dir` finds that folder; loaders called without a path use it.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from freshrec.data.movielens import load_movielens
 from freshrec.data.online_retail import baskets, load_online_retail
 from freshrec.data.synthetic import ShopSimulator, generate_shop
 
-DATA_DIR_ENV = "FRESHREC_DATA_DIR"
+DATA_DIR_ENV = "FRESHREC_DATASETS_DIR"
 
 
 def shared_data_dir() -> Path | None:
     """The folder holding the real datasets, or ``None`` when there is none.
 
-    ``FRESHREC_DATA_DIR`` wins when set (it is returned even if it does not exist,
+    ``FRESHREC_DATASETS_DIR`` wins when set (it is returned even if it does not exist,
     so that a typo surfaces as a clear "not found" from the loader instead of a
     silent fallback). Otherwise the folder is ``<project root>/../shared/data``,
     where the project root is the nearest ancestor holding a ``pyproject.toml``,

@@ -65,7 +65,7 @@ def _resolve(path: str | Path | None) -> Path:
         if root is None:
             raise FileNotFoundError(
                 "no MovieLens path given and no shared data folder found: pass the folder "
-                "holding ml-latest-small or set FRESHREC_DATA_DIR"
+                "holding ml-latest-small or set FRESHREC_DATASETS_DIR"
             )
         path = root / "movielens-small"
     folder = Path(path)

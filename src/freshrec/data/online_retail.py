@@ -146,7 +146,7 @@ def _resolve(path: str | Path | None) -> Path:
         if root is None:
             raise FileNotFoundError(
                 "no Online Retail II path given and no shared data folder found: pass the "
-                f"{FILE_NAME} file (or its folder) or set FRESHREC_DATA_DIR"
+                f"{FILE_NAME} file (or its folder) or set FRESHREC_DATASETS_DIR"
             )
         path = root / "online-retail-ii"
     file = Path(path)

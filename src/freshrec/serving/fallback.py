@@ -9,7 +9,11 @@ while the next source in the chain answers. A success resets the strikes.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+Clock = Callable[[], float]
+"""Seconds on a monotonic scale; the breaker's own, so tests can drive time by hand."""
 
 
 @dataclass
@@ -20,10 +24,14 @@ class CircuitBreaker:
     >>> breaker.record("als", ok=False, now=0.0); breaker.record("als", ok=False, now=0.0)
     >>> breaker.is_open("als", now=1.0), breaker.is_open("als", now=61.0)
     (True, False)
+
+    ``clock`` times both the calls (by :class:`~freshrec.serving.recommender.Recommender`)
+    and the cooldowns.
     """
 
     trip_after: int = 3
     cooldown_s: float = 30.0
+    clock: Clock = time.perf_counter
     strikes: dict[str, int] = field(default_factory=dict)
     open_until: dict[str, float] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
@@ -32,7 +40,7 @@ class CircuitBreaker:
         until = self.open_until.get(source)
         if until is None:
             return False
-        if (time.monotonic() if now is None else now) >= until:
+        if (self.clock() if now is None else now) >= until:
             del self.open_until[source]
             self.strikes[source] = 0
             return False
@@ -45,4 +53,4 @@ class CircuitBreaker:
         self.failures[source] = self.failures.get(source, 0) + 1
         self.strikes[source] = self.strikes.get(source, 0) + 1
         if self.strikes[source] >= self.trip_after:
-            self.open_until[source] = (time.monotonic() if now is None else now) + self.cooldown_s
+            self.open_until[source] = (self.clock() if now is None else now) + self.cooldown_s

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,14 +51,14 @@ class Recommender:
                 break
             if self.breaker.is_open(source.name):
                 continue
-            started = time.perf_counter()
+            started = self.breaker.clock()
             try:
                 scored = source.score(state, context, mask)
             except Exception:
                 log.exception("source %s failed; falling back", source.name)
                 self.breaker.record(source.name, ok=False)
                 continue
-            elapsed_ms = (time.perf_counter() - started) * 1000.0
+            elapsed_ms = (self.breaker.clock() - started) * 1000.0
             self.breaker.record(source.name, ok=elapsed_ms <= self.budget_ms)
             if scored is None:
                 continue

@@ -189,6 +189,12 @@ class SimilarItemsSource:
         n = len(state.items)
         together = state.cooccurrence.similar(self.item, n)
         alike = self.vector_weight * np.maximum(state.als.item_similarity(self.item, n), 0.0)
+        if not alike.any() and self.item < n:
+            # No factor model yet (or none covers the item): its text and categories
+            # still say what it is like, so a brand-new shop's new item has neighbours.
+            alike = self.vector_weight * state.content_index.similarity(
+                np.arange(n), [(self.item, 1.0)])
+            alike[self.item] = 0.0
         if not together.any() and not alike.any():
             return None
         no_history = state.trending.popularity(n) == 0
