@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -20,3 +26,59 @@ def test_demo_streams_into_the_service_and_shows_recommendations() -> None:
     assert "events (" in out and "model " in out
     assert "source" in out and "sku-" in out  # a table of recommended items
     assert "stopping the service" in out and "done" in out
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line holds ``text`` (from /proc: no extra dependency)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                found.append(int(cmdline.parent.name))
+        except OSError:  # the process ended while we looked
+            continue
+    return found
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc (Linux)")
+def test_demo_stopped_by_sigterm_ends_its_server_and_removes_its_folder(
+        tmp_path: Path) -> None:
+    out = tmp_path / "demo.out"
+    with open(out, "wb") as sink:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "freshrec.cli", "demo", "--seconds", "0", "--port", "0"],
+            stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "400"})
+    try:
+        started = re.compile(r"starting the service on http://127\.0\.0\.1:(\d+) "
+                             r"\(data and log in (\S+)\)")
+        deadline = time.monotonic() + 300
+        while "Try the API" not in out.read_text() or not started.search(out.read_text()):
+            assert demo.poll() is None, out.read_text()
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.2)
+        match = started.search(out.read_text())
+        assert match is not None
+        port, folder = int(match.group(1)), match.group(2)
+        assert Path(folder).is_dir() and _processes_mentioning(folder)  # the server runs
+
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=120) == 0, out.read_text()
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    left = _processes_mentioning(folder)
+    for pid in left:  # a failing run must not leave a server behind for the next tests
+        os.kill(pid, signal.SIGKILL)
+    assert "stopping the service" in out.read_text()
+    assert left == []
+    assert not Path(folder).exists()
+    assert _port_is_free(port)

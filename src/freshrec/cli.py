@@ -81,9 +81,15 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the HTTP service with embedded storage (SQLite and local files) in DATA_DIR."""
+    from freshrec.errors import StoreUnavailable
+    from freshrec.service.data_lock import DataDirLocked
     from freshrec.service.server import run_server
 
-    run_server(data_dir=data_dir, host=host, port=port, log_level=log_level)
+    try:
+        run_server(data_dir=data_dir, host=host, port=port, log_level=log_level)
+    except (DataDirLocked, StoreUnavailable) as error:  # a person must act: no traceback
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from None
 
 
 @keys_app.command("create")

@@ -11,10 +11,12 @@ model version changes early; halfway through, every user's taste shifts.
 from __future__ import annotations
 
 import secrets
+import signal
 import tempfile
 import time
 from collections import Counter
-from contextlib import ExitStack, nullcontext
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,7 @@ def run_demo(seconds: float = 90.0, rate: float = 200.0, *, data_dir: Path | Non
     console = console or Console()
     key = "frk_" + secrets.token_urlsafe(32)
     with ExitStack() as stack:
+        stack.enter_context(_sigterm_as_interrupt())
         folder = data_dir or Path(stack.enter_context(
             tempfile.TemporaryDirectory(prefix="freshrec-demo-")))
         folder.mkdir(parents=True, exist_ok=True)
@@ -64,6 +67,22 @@ def run_demo(seconds: float = 90.0, rate: float = 200.0, *, data_dir: Path | Non
         console.print("stopping the service...")
     console.print("done")
     return 0
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a process manager, ``timeout``) ends the demo as Ctrl-C does: the server
+    is stopped and the temporary folder removed, instead of both outliving the demo."""
+
+    def interrupt(*_: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the cleanup
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def training_settings(rate: float) -> dict[str, str]:

@@ -68,6 +68,13 @@ class Server:
         self.wait_ready()
         return self
 
+    def start_refused(self, timeout: float = READY_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+        """``freshrec serve`` expected to refuse to start: its exit code and output."""
+        assert self.process is None, "already running"
+        return subprocess.run(
+            [*CLI, "serve", "--data-dir", str(self.data_dir), "--port", str(free_port())],
+            capture_output=True, text=True, env=self.env, cwd=self.root, timeout=timeout)
+
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         last = "no answer yet"

@@ -1,14 +1,18 @@
 """Restart and crash recovery: the state is rebuilt from the latest snapshot plus the log.
 
 A SIGKILL at any moment loses no acknowledged event: the crash test ingests from
-client threads, kills the server mid-stream, and finds every acked event again.
+client threads in batches of mixed sizes, kills the server mid-stream several times,
+and after each restart finds every acked event again (re-posting each one gets a
+duplicate). A SIGTERM mid-stream is a clean stop that keeps them all too.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -152,77 +156,150 @@ def test_a_restart_resumes_from_the_snapshot_and_replays_the_log_after_it(
         assert admin.get("/readyz").json()["model"] == trained  # not trained again
 
 
-BATCH = 40
-CLIENTS = 3
-ACKED_BEFORE_KILL = 2000
-
-
-def test_a_kill_during_ingest_loses_no_acknowledged_event(
-        fresh_server: Callable[..., Server]) -> None:
-    # Snapshots and trainings run during the stream, so the kill can land in them too.
-    server = fresh_server({"FRESHREC_SNAPSHOT_INTERVAL_S": "0.2",
-                           "FRESHREC_MIN_TRAIN_EVENTS": "500"})
-    acked: list[list[str]] = []  # the ids of each acknowledged batch
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def client(number: int) -> None:
-        try:
-            send(number)
-        except BaseException as error:  # shown by the main thread
-            errors.append(error)
-
-    def send(number: int) -> None:
-        with server.client() as admin:
-            batch = 0
-            while not stop.is_set():
-                ids = [f"crash-{number}-{batch}-{n}" for n in range(BATCH)]
-                records = [{"id": event_id, "user": f"crash-u{(batch + n) % 50}",
-                            "item": f"crash-i{(batch * 7 + n) % 300}", "type": "view"}
-                           for n, event_id in enumerate(ids)]
-                try:
-                    answer = admin.post("/v1/events", json={"events": records})
-                except httpx.TransportError:
-                    return  # the server died under this request: it was never acked
-                if answer.status_code != 200 or answer.json()["accepted"] != BATCH:
-                    errors.append(AssertionError(answer.text))
-                    return
-                acked.append(ids)
-                batch += 1
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    try:
-        wait_for(lambda: len(acked) * BATCH >= ACKED_BEFORE_KILL or errors, interval=0.01,
-                 message=f"{ACKED_BEFORE_KILL} acknowledged events")
-        assert server.kill() == -signal.SIGKILL  # mid-stream: the clients never stop
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=60)
-    assert not errors, errors
-    sent = [event_id for ids in acked for event_id in ids]
-    assert len(sent) >= ACKED_BEFORE_KILL
-
+def test_snapshots_are_also_taken_by_event_count(fresh_server: Callable[..., Server]) -> None:
+    # An hour between timed snapshots: only the count can trigger one here.
+    server = fresh_server({"FRESHREC_SNAPSHOT_INTERVAL_S": "3600",
+                           "FRESHREC_SNAPSHOT_EVERY_EVENTS": "100",
+                           "FRESHREC_MIN_TRAIN_EVENTS": "1000000"})
+    with server.client() as admin:
+        load_history(admin, rounds=2)
+        assert latest_sidecar(server) is None  # 64 events: not due yet
+        ingest(admin, events(2))
+        ingest(admin, events(3))
+    snapshot = wait_for(lambda: latest_sidecar(server), message="a snapshot by event count")
+    assert snapshot["metadata"]["log_position"] >= 100
+    server.kill()
     server.start()
+    assert (f"restored snapshot {snapshot['id']} at log position "
+            f"{snapshot['metadata']['log_position']}") in server.logs()
+
+
+CLIENTS = 4
+
+
+class IngestLoad:
+    """Client threads posting batches of mixed sizes (1 to 500) with unique event ids.
+
+    Each thread posts until stopped or until the server goes away under it; a batch
+    counts as acknowledged only once its 200 answer arrived. Every batch sent is
+    remembered with its size, to check afterwards that each is stored whole or not
+    at all.
+    """
+
+    def __init__(self, server: Server, rng: random.Random, name: str,
+                 clients: int = CLIENTS) -> None:
+        self.server = server
+        self.name = name
+        self.acked: list[str] = []
+        self.sent: dict[str, int] = {}  # batch prefix -> its number of events
+        self.errors: list[BaseException] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._seeds = [rng.randrange(2**32) for _ in range(clients)]
+        self._threads = [threading.Thread(target=self._client, args=(n,))
+                         for n in range(clients)]
+
+    def __enter__(self) -> IngestLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+    def wait_acked(self, count: int) -> None:
+        wait_for(lambda: len(self.acked) >= count or self.errors, interval=0.01,
+                 message=f"{count} acknowledged events")
+        assert not self.errors, self.errors
+
+    def _client(self, number: int) -> None:
+        rng = random.Random(self._seeds[number])
+        try:
+            with self.server.client() as admin:
+                batch = 0
+                while not self._stop.is_set() and self._post(admin, rng, number, batch):
+                    batch += 1
+        except BaseException as error:  # shown by the main thread
+            self.errors.append(error)
+
+    def _post(self, admin: httpx.Client, rng: random.Random, number: int, batch: int) -> bool:
+        """One batch; False once the server is gone."""
+        size = rng.choice((1, rng.randint(2, 20), rng.randint(20, 500)))
+        prefix = f"{self.name}-{number}-{batch}"
+        ids = [f"{prefix}-{n}" for n in range(size)]
+        with self._lock:
+            self.sent[prefix] = size
+        records = [{"id": event_id, "user": f"kl-u{rng.randrange(200)}",
+                    "item": f"kl-i{rng.randrange(300)}", "type": "view"} for event_id in ids]
+        try:
+            answer = admin.post("/v1/events", json={"events": records})
+        except httpx.TransportError:
+            return False  # the server died under this request: it was never acked
+        if answer.status_code != 200 or answer.json()["accepted"] != size:
+            raise AssertionError(answer.text)
+        with self._lock:
+            self.acked.extend(ids)
+        return True
+
+
+def check_recovered(server: Server, acked: list[str], sent: dict[str, int]) -> None:
+    """Every acked id is stored, each batch whole or not at all, and re-posting is a no-op."""
     stored = server.event_ids()
-    missing = [event_id for event_id in sent if event_id not in stored]
+    missing = [event_id for event_id in acked if event_id not in stored]
     assert missing == [], f"{len(missing)} acknowledged events lost, e.g. {missing[:5]}"
-    # Batches are atomic: each one is stored whole or not at all.
-    by_batch: dict[str, int] = {}
+    per_batch: dict[str, int] = {}
     for event_id in stored:
-        by_batch[event_id.rsplit("-", 1)[0]] = by_batch.get(event_id.rsplit("-", 1)[0], 0) + 1
-    assert set(by_batch.values()) == {BATCH}
+        prefix = event_id.rsplit("-", 1)[0]
+        per_batch[prefix] = per_batch.get(prefix, 0) + 1
+    torn = {prefix: count for prefix, count in per_batch.items() if count != sent[prefix]}
+    assert torn == {}, f"batches stored in part: {list(torn.items())[:5]}"
     with server.client() as admin:
         assert admin.get("/readyz").json()["events"] == len(stored)
-        # Re-sending what was acked stores nothing twice.
-        for start in range(0, len(sent), 1000):
-            again = [{"id": event_id, "user": "crash-retry", "item": "crash-i0", "type": "view"}
-                     for event_id in sent[start:start + 1000]]
+        for start in range(0, len(acked), 1000):
+            again = [{"id": event_id, "user": "kl-retry", "item": "kl-i0", "type": "view"}
+                     for event_id in acked[start:start + 1000]]
             answer = ingest(admin, again)
             assert (answer["accepted"], answer["duplicates"]) == (0, len(again))
-        assert len(recommended(admin, "crash-u1", k=5)) == 5
+
+
+KILLS = 8
+
+
+def test_kills_at_random_moments_during_concurrent_ingest_lose_no_acknowledged_event(
+        fresh_server: Callable[..., Server]) -> None:
+    # Frequent snapshots and trainings, so the kills land in them too.
+    server = fresh_server({"FRESHREC_SNAPSHOT_INTERVAL_S": "0.5",
+                           "FRESHREC_SNAPSHOT_EVERY_EVENTS": "1500",
+                           "FRESHREC_MIN_TRAIN_EVENTS": "500"})
+    rng = random.Random(8)
+    acked: list[str] = []
+    sent: dict[str, int] = {}
+    for kill in range(KILLS):
+        with IngestLoad(server, rng, f"kill{kill}") as load:
+            load.wait_acked(rng.randint(100, 3000))
+            time.sleep(rng.uniform(0.0, 0.3))  # not always right after an answer
+            assert server.kill() == -signal.SIGKILL  # mid-stream: the clients never stop
+        assert not load.errors, load.errors
+        acked += load.acked
+        sent.update(load.sent)
+        server.start()
+        check_recovered(server, acked, sent)
+    with server.client() as admin:
+        assert len(recommended(admin, "kl-u1", k=5)) == 5
+
+
+def test_sigterm_during_ingest_stops_cleanly_and_keeps_every_acknowledged_event(
+        fresh_server: Callable[..., Server]) -> None:
+    server = fresh_server({"FRESHREC_MIN_TRAIN_EVENTS": "500"})
+    with IngestLoad(server, random.Random(15), "term") as load:
+        load.wait_acked(2000)
+        assert server.stop() == 0  # as a service manager stops it: a clean exit
+    assert not load.errors, load.errors
+    assert "Application shutdown complete" in server.logs()
+    server.start()
+    check_recovered(server, load.acked, load.sent)
 
 
 def _children(pid: int) -> set[int]:

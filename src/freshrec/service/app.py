@@ -65,9 +65,10 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     async def post_events(request: Request) -> dict[str, Any] | JSONResponse:
         """Store events durably (answered after the commit), then learn from them."""
         batch = parse_batch(await request.body(), "events", parse_event, settings.max_batch)
+        # Quarantine first: if storage fails, the 503 is then true for the whole batch.
+        await _quarantine(runtime, "event", batch.rejected)
         result = await run_in_threadpool(runtime.ingest_events, batch.valid) if batch.valid \
             else None
-        await _quarantine(runtime, "event", batch.rejected)
         return _ingest_answer(result.accepted if result else 0,
                               result.duplicates if result else 0, batch.rejected)
 
@@ -76,9 +77,9 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     async def post_items(request: Request) -> dict[str, Any] | JSONResponse:
         """Add or replace catalog items; a new item is recommendable at once."""
         batch = parse_batch(await request.body(), "items", parse_item, settings.max_batch)
+        await _quarantine(runtime, "item", batch.rejected)
         if batch.valid:
             await run_in_threadpool(runtime.ingest_items, batch.valid)
-        await _quarantine(runtime, "item", batch.rejected)
         return _ingest_answer(len(batch.valid), 0, batch.rejected)
 
     @app.post("/v1/users", dependencies=ingest, response_model=schemas.IngestAnswer,
@@ -86,9 +87,9 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     async def post_users(request: Request) -> dict[str, Any] | JSONResponse:
         """Add or replace user attributes."""
         batch = parse_batch(await request.body(), "users", parse_user, settings.max_batch)
+        await _quarantine(runtime, "user", batch.rejected)
         if batch.valid:
             await run_in_threadpool(runtime.ingest_users, batch.valid)
-        await _quarantine(runtime, "user", batch.rejected)
         return _ingest_answer(len(batch.valid), 0, batch.rejected)
 
     # ``:path``: ids may hold a '/' (sent as %2F); without it such a user could be

@@ -13,6 +13,9 @@ from freshrec.errors import StoreUnavailable, UnknownItem
 from freshrec.ingest.batches import BadBatch
 
 log = logging.getLogger("freshrec")
+STORE_RETRY_AFTER_S = 5
+"""What a 503 from a failing store asks clients to wait: a full or read-only disk is
+fixed by a person, so retrying sooner would only add load to a service in trouble."""
 
 
 class ApiError(Exception):
@@ -46,7 +49,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def store_down(_: Request, error: StoreUnavailable) -> JSONResponse:
         log.error("store unavailable: %s", error)
         return error_response(503, "storage is unavailable; the request was not stored, "
-                                   "retry later")
+                                   "retry later",
+                              headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -52,6 +52,9 @@ SNAPSHOT_NAME = "engine"
 NEW_ITEM_AGE_S = 7 * 86400.0
 MAX_BACKOFF_DOUBLINGS = 3
 """An event on an item whose first event is younger than this counts as a new-item event."""
+SNAPSHOT_RETRY_S = 30.0
+"""After a failed snapshot (a full disk), wait this long before the next try: each try
+pauses ingest for the copy and writes a large file that fails again."""
 
 
 @dataclass
@@ -106,6 +109,7 @@ class Runtime:
         self._last_snapshot_position = 0
         self._last_snapshot_model = "untrained"
         self._last_snapshot_time = time.monotonic()
+        self._snapshot_failed_at = float("-inf")
         self._rebuild_requested = threading.Event()
         self.drift = InputDriftMonitor(settings.drift_window, settings.drift_window,
                                        min_current=max(100, settings.drift_window // 5))
@@ -146,7 +150,9 @@ class Runtime:
         self._last_snapshot_model = engine.model_version
         self._install_engine(self._catch_up(engine, position))
         freeze_loaded_model()
-        self._last_snapshot_position = self.applied_position
+        # The replayed tail counts towards the next snapshot: were it not, each crash
+        # could add up to ``snapshot_every_events`` to the replay of the next restart.
+        self._last_snapshot_position = position
         # With a model, the count of new events towards the next training starts here;
         # without one, the whole log is new (a history loaded with training off must
         # still get its first model after a restart, without waiting for more events).
@@ -399,12 +405,21 @@ class Runtime:
         log.info("model %s is now serving", version)
 
     def _maybe_snapshot(self) -> None:
+        """Snapshot by event count or by time, so a restart replays a bounded log tail."""
+        new_events = self.applied_position - self._last_snapshot_position
         # A finished training is worth a snapshot too, even if no event came after it.
-        if (self.applied_position == self._last_snapshot_position
-                and self.engine.model_version == self._last_snapshot_model):
+        if new_events == 0 and self.engine.model_version == self._last_snapshot_model:
             return
-        if time.monotonic() - self._last_snapshot_time >= self.settings.snapshot_interval_s:
-            self.snapshot()
+        now = time.monotonic()
+        if now - self._snapshot_failed_at < SNAPSHOT_RETRY_S:
+            return
+        if (new_events >= self.settings.snapshot_every_events
+                or now - self._last_snapshot_time >= self.settings.snapshot_interval_s):
+            try:
+                self.snapshot()
+            except Exception:
+                self._snapshot_failed_at = now
+                raise
 
     def snapshot(self) -> None:
         """Write the engine and the exact log position it reflects."""

@@ -24,6 +24,10 @@ class Settings:
     """...or after this long, whichever comes first (if anything arrived)."""
     min_train_events: int = 100
     snapshot_interval_s: float = 300.0
+    """Snapshot the engine this often if anything changed..."""
+    snapshot_every_events: int = 20_000
+    """...or after this many new events, whichever comes first: a restart replays at most
+    about this many events, a few seconds' work (see bench/recovery.py)."""
     snapshots_kept: int = 3
     settle_interval_s: float = 0.5
     """How often the background worker re-solves item vectors behind their events."""
