@@ -50,8 +50,9 @@ from freshrec.serving.heap import freeze_loaded_model, unfreeze
 log = logging.getLogger("freshrec")
 SNAPSHOT_NAME = "engine"
 NEW_ITEM_AGE_S = 7 * 86400.0
-MAX_BACKOFF_DOUBLINGS = 3
 """An event on an item whose first event is younger than this counts as a new-item event."""
+MAX_BACKOFF_DOUBLINGS = 3
+"""A refused candidate doubles the wait for the next triggered training, at most this often."""
 SNAPSHOT_RETRY_S = 30.0
 """After a failed snapshot (a full disk), wait this long before the next try: each try
 pauses ingest for the copy and writes a large file that fails again."""
