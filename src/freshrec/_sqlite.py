@@ -38,6 +38,8 @@ from freshrec.errors import StoreUnavailable
 
 # How long a writer waits for another process holding the write lock before failing.
 BUSY_TIMEOUT_MS = 10_000
+MAX_INTEGER = 2**63 - 1
+"""SQLite's largest integer: a bigger Python int bound to a query raises OverflowError."""
 
 
 class SQLiteDatabase:

@@ -13,13 +13,17 @@ class EventWeights:
 
     A purchase says more than a view. A rating's weight scales with its value so
     that a 5-star rating counts more than a 1-star one, but never goes negative:
-    even a low rating means the user consumed the item.
+    even a low rating means the user consumed the item. Nor does it grow past twice
+    the base: a value far off the scale (a unit mistake, or a hostile client's 1e300)
+    would otherwise overflow the confidences and make every training fail on NaN.
 
     >>> weights = EventWeights()
     >>> weights.of(Event(user="u", item="i", type="purchase", timestamp=0.0))
     8.0
     >>> weights.of(Event(user="u", item="i", type="rating", timestamp=0.0, value=5.0))
     1.5
+    >>> weights.of(Event(user="u", item="i", type="rating", timestamp=0.0, value=1e300))
+    2.0
     """
 
     view: float = 1.0
@@ -34,7 +38,7 @@ class EventWeights:
         base = float(getattr(self, event.type, 1.0))
         if event.type == "rating" and event.value is not None:
             relative = (event.value - self.rating_midpoint) / self.rating_scale
-            return base * max(0.25, 1.0 + relative)
+            return base * min(max(0.25, 1.0 + relative), 2.0)
         return base
 
     @property

@@ -25,8 +25,8 @@ from typing import Any
 import msgspec
 
 from freshrec.errors import InvalidRecord
+from freshrec.ids import MAX_ID_LENGTH, id_problem
 
-MAX_ID_LENGTH = 256
 MAX_TEXT_LENGTH = 20_000
 MAX_CATEGORIES = 64
 MAX_PROPERTIES = 64
@@ -168,11 +168,10 @@ def _identifier(raw: Mapping[str, Any], field: str) -> str:
     value = raw[field]
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise InvalidRecord(f"must be a string, got {type(value).__name__}", field)
-    text = str(value).strip()
-    if not text:
-        raise InvalidRecord("must not be empty", field)
-    if len(text) > MAX_ID_LENGTH:
-        raise InvalidRecord(f"is longer than {MAX_ID_LENGTH} characters", field)
+    text = str(value)
+    problem = id_problem(text)
+    if problem:
+        raise InvalidRecord(problem, field)
     return text
 
 

@@ -71,6 +71,9 @@ def test_the_quarantine_pages_and_counts(admin: httpx.Client) -> None:
     assert second["records"][0]["raw"] == '{"id":"qpage-0","available":"no"}'
     assert first["records"][0]["kind"] == "item"
     assert first["records"][0]["id"] > second["records"][0]["id"]
+    last = admin.get("/v1/quarantine", params={"offset": 2**63 - 1})
+    assert last.status_code == 200, last.text
+    assert last.json() == {"total": first["total"], "records": []}
 
 
 def test_quarantined_raw_text_is_bounded(admin: httpx.Client) -> None:

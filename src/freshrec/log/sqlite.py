@@ -37,7 +37,7 @@ from collections.abc import Iterator, Sequence
 
 import msgspec
 
-from freshrec._sqlite import SQLiteDatabase
+from freshrec._sqlite import MAX_INTEGER, SQLiteDatabase
 from freshrec.log.base import (
     DEFAULT_ITERATE_BATCH,
     AppendResult,
@@ -163,7 +163,7 @@ class SQLiteEventLog:
             rows = conn.execute(
                 "SELECT id, kind, raw, reason, created FROM quarantine "
                 "ORDER BY id DESC LIMIT ? OFFSET ?",
-                (max(limit, 0), max(offset, 0)),
+                (min(max(limit, 0), MAX_INTEGER), min(max(offset, 0), MAX_INTEGER)),
             )
             return [QuarantinedRecord(*row) for row in rows]
 

@@ -1,24 +1,26 @@
 """Admin routes for the model lifecycle: versions, training, promotion, rollback, monitoring."""
 
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from freshrec.errors import CorruptSnapshot
 from freshrec.lifecycle.manager import LifecycleError
 from freshrec.registry.models import (
+    VERSION_ID_PATTERN,
     ChampionPinned,
     ModelStatus,
     ModelVersion,
     UnknownModelVersion,
 )
 from freshrec.service.errors import ApiError
+from freshrec.service.openapi import WITH_BODY, WITH_PATH_ID, errors
 from freshrec.service.runtime import Runtime
 
-STATUSES = ("candidate", "champion", "retired", "refused")
+Version = Annotated[str, Path(json_schema_extra={"pattern": VERSION_ID_PATTERN.pattern})]
 
 
 class TrainRequest(BaseModel):
@@ -33,22 +35,19 @@ def admin_router(runtime: Runtime) -> APIRouter:
     registry = runtime.stores.registry
     lifecycle = runtime.lifecycle
 
-    @router.get("/v1/models")
+    @router.get("/v1/models", responses=errors(422))
     def list_models(limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                    status: str | None = None) -> dict[str, Any]:
+                    status: ModelStatus | None = None) -> dict[str, Any]:
         """Model versions, newest first, with lineage to the data they were trained on."""
-        if status is not None and status not in STATUSES:
-            raise ApiError(422, f"status must be one of {', '.join(STATUSES)}")
-        wanted = cast(ModelStatus | None, status)  # checked against STATUSES just above
-        return {"models": [_public(v) for v in registry.list(limit=limit, status=wanted)],
+        return {"models": [_public(v) for v in registry.list(limit=limit, status=status)],
                 "serving": runtime.engine.model_version}
 
-    @router.get("/v1/models/{version}")
-    def show_model(version: str) -> dict[str, Any]:
+    @router.get("/v1/models/{version}", responses=errors(*WITH_PATH_ID))
+    def show_model(version: Version) -> dict[str, Any]:
         """One version: parameters, code, dataset, metrics, the gate's numbers, artifacts."""
         return _public(_get(runtime, version))
 
-    @router.post("/v1/models/train", status_code=202)
+    @router.post("/v1/models/train", status_code=202, responses=errors(*WITH_BODY, 409))
     async def train(body: TrainRequest | None = None) -> dict[str, Any]:
         """Train a candidate in the background; the gate decides if it replaces the champion."""
         params = body.params if body else {}
@@ -60,23 +59,23 @@ def admin_router(runtime: Runtime) -> APIRouter:
             raise ApiError(409, "a training is already running; see GET /v1/monitoring")
         return {"version": version, "status": "training"}
 
-    @router.post("/v1/models/{version}/promote")
-    async def promote(version: str) -> dict[str, Any]:
+    @router.post("/v1/models/{version}/promote", responses=errors(*WITH_PATH_ID, 409))
+    async def promote(version: Version) -> dict[str, Any]:
         """Make this version the champion now (overrides the gate and any pin)."""
         return _public(await _lifecycle_call(lifecycle.promote, version))
 
-    @router.post("/v1/models/rollback")
+    @router.post("/v1/models/rollback", responses=errors(409))
     async def rollback() -> dict[str, Any]:
         """Go back to the previous champion; takes effect for the next request."""
         return _public(await _lifecycle_call(lifecycle.rollback))
 
-    @router.post("/v1/models/{version}/pin")
-    def pin(version: str) -> dict[str, Any]:
+    @router.post("/v1/models/{version}/pin", responses=errors(*WITH_PATH_ID, 409))
+    def pin(version: Version) -> dict[str, Any]:
         """Pin a version: while it is champion, automatic trainings cannot replace it."""
         return _public(_call(lifecycle.pin, version, True))
 
-    @router.post("/v1/models/{version}/unpin")
-    def unpin(version: str) -> dict[str, Any]:
+    @router.post("/v1/models/{version}/unpin", responses=errors(*WITH_PATH_ID, 409))
+    def unpin(version: Version) -> dict[str, Any]:
         return _public(_call(lifecycle.pin, version, False))
 
     @router.get("/v1/monitoring")

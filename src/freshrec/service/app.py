@@ -13,11 +13,13 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from freshrec._sqlite import MAX_INTEGER
+from freshrec.ids import id_problem
 from freshrec.ingest.batches import Rejection, parse_batch
 from freshrec.records import parse_event, parse_item, parse_user
 from freshrec.service import schemas
@@ -26,10 +28,13 @@ from freshrec.service.auth import require
 from freshrec.service.errors import ApiError, install_error_handlers
 from freshrec.service.limits import BodySizeLimit
 from freshrec.service.metrics import RequestMetrics
+from freshrec.service.openapi import KEYED, WITH_BODY, WITH_PATH_ID, ApiDocument, errors
 from freshrec.service.runtime import Runtime
 from freshrec.serving.results import Filters, Recommendation
 
 MAX_EXCLUDE = 1000
+# A path id, documented with the id rule; app code checks it (for a clear message).
+PathId = Annotated[str, Path(description=schemas.ID_RULE, json_schema_extra=schemas.ID_SCHEMA)]
 
 
 def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
@@ -59,9 +64,12 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     read = [Depends(require("read"))]
     admin = [Depends(require("admin"))]
     settings = runtime.settings
+    document = ApiDocument()
+    ingest_errors = errors(*KEYED, *WITH_BODY, ingest=True)
 
     @app.post("/v1/events", dependencies=ingest, response_model=schemas.IngestAnswer,
-              openapi_extra=schemas.request_body(schemas.EventBatch), tags=["ingest"])
+              openapi_extra=document.body(schemas.EventBatch), responses=ingest_errors,
+              tags=["ingest"])
     async def post_events(request: Request) -> dict[str, Any] | JSONResponse:
         """Store events durably (answered after the commit), then learn from them."""
         batch = parse_batch(await request.body(), "events", parse_event, settings.max_batch)
@@ -73,7 +81,8 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
                               result.duplicates if result else 0, batch.rejected)
 
     @app.post("/v1/items", dependencies=ingest, response_model=schemas.IngestAnswer,
-              openapi_extra=schemas.request_body(schemas.ItemBatch), tags=["ingest"])
+              openapi_extra=document.body(schemas.ItemBatch), responses=ingest_errors,
+              tags=["ingest"])
     async def post_items(request: Request) -> dict[str, Any] | JSONResponse:
         """Add or replace catalog items; a new item is recommendable at once."""
         batch = parse_batch(await request.body(), "items", parse_item, settings.max_batch)
@@ -83,7 +92,8 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         return _ingest_answer(len(batch.valid), 0, batch.rejected)
 
     @app.post("/v1/users", dependencies=ingest, response_model=schemas.IngestAnswer,
-              openapi_extra=schemas.request_body(schemas.UserBatch), tags=["ingest"])
+              openapi_extra=document.body(schemas.UserBatch), responses=ingest_errors,
+              tags=["ingest"])
     async def post_users(request: Request) -> dict[str, Any] | JSONResponse:
         """Add or replace user attributes."""
         batch = parse_batch(await request.body(), "users", parse_user, settings.max_batch)
@@ -95,15 +105,16 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     # ``:path``: ids may hold a '/' (sent as %2F); without it such a user could be
     # ingested but never asked about, nor erased.
     @app.delete("/v1/users/{user_id:path}", dependencies=admin, response_model=schemas.Erased,
-                tags=["admin"])
-    async def delete_user(user_id: str) -> dict[str, Any]:
+                responses=errors(*KEYED, *WITH_PATH_ID), tags=["admin"])
+    async def delete_user(user_id: PathId) -> dict[str, Any]:
         """Erase a user: their events, attributes and model state."""
         return await run_in_threadpool(runtime.erase_user, _checked_id(user_id))
 
     @app.get("/v1/users/{user_id:path}/recommendations", dependencies=read,
-             response_model=schemas.Recommendations, tags=["serve"])
+             response_model=schemas.Recommendations,
+             responses=errors(*KEYED, *WITH_PATH_ID), tags=["serve"])
     def user_recommendations(
-        user_id: str,
+        user_id: PathId,
         k: Annotated[int, Query(ge=1, le=settings.max_k)] = 10,
         exclude_seen: bool = True,
         category: str | None = None,
@@ -119,9 +130,10 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         return _json(answer)
 
     @app.get("/v1/items/{item_id:path}/similar", dependencies=read,
-             response_model=schemas.Recommendations, tags=["serve"])
+             response_model=schemas.Recommendations,
+             responses=errors(*KEYED, *WITH_PATH_ID), tags=["serve"])
     def similar_items(
-        item_id: str,
+        item_id: PathId,
         k: Annotated[int, Query(ge=1, le=settings.max_k)] = 10,
         category: str | None = None,
         available_only: bool = True,
@@ -132,7 +144,7 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         return _json(_answer(runtime, runtime.engine.similar(_checked_id(item_id), k, filters)))
 
     @app.get("/v1/trending", dependencies=read, response_model=schemas.Recommendations,
-             tags=["serve"])
+             responses=errors(*KEYED, 422), tags=["serve"])
     def trending(
         k: Annotated[int, Query(ge=1, le=settings.max_k)] = 10,
         category: str | None = None,
@@ -143,7 +155,7 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         return _json(_answer(runtime, runtime.engine.trending(k, category or None, filters)))
 
     @app.post("/v1/recommendations", dependencies=read, response_model=schemas.Recommendations,
-              tags=["serve"])
+              responses=errors(*KEYED, *WITH_BODY), tags=["serve"])
     def session_recommendations(body: schemas.SessionRequest) -> Response:
         """Recommendations for an anonymous session from the items it touched."""
         filters = Filters(exclude_seen=body.exclude_seen, category=body.category or None,
@@ -152,21 +164,24 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         return _json(_answer(runtime, items))
 
     @app.get("/v1/quarantine", dependencies=admin, response_model=schemas.QuarantinePage,
-             tags=["admin"])
+             responses=errors(*KEYED, 422), tags=["admin"])
     def quarantine(limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                   offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                   offset: Annotated[int, Query(ge=0, le=MAX_INTEGER)] = 0) -> dict[str, Any]:
         """Rejected records, newest first, with the reason each was refused."""
         records, total = runtime.list_quarantine(limit, offset)
         return {"total": total, "records": [
             {"id": r.id, "kind": r.kind, "raw": r.raw, "reason": r.reason,
              "created": r.created} for r in records]}
 
-    @app.get("/healthz", tags=["operate"])
+    @app.get("/healthz", response_model=schemas.Health, tags=["operate"])
     def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operate"])
+    @app.get("/readyz", response_model=schemas.Readiness, response_model_exclude_none=True,
+             responses={503: {"model": schemas.Readiness,
+                              "description": "Recovering: replaying the log"}},
+             tags=["operate"])
     def readyz(response: Response) -> dict[str, Any]:
         """Ready once recovery finished: the models reflect every acknowledged event."""
         if not runtime.ready:
@@ -175,7 +190,9 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         return {"status": "ready", "model": runtime.engine.model_version,
                 "events": runtime.applied_position}
 
-    @app.get("/metrics", dependencies=read, tags=["operate"])
+    @app.get("/metrics", dependencies=read, response_class=PlainTextResponse,
+             responses={200: {"description": "Prometheus text exposition format"},
+                        **errors(*KEYED)}, tags=["operate"])
     def metrics() -> Response:
         """Prometheus metrics."""
         runtime.metrics.learner_lag.set(
@@ -185,7 +202,8 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         return Response(generate_latest(runtime.metrics.registry),
                         media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(admin_router(runtime), dependencies=admin)
+    app.include_router(admin_router(runtime), dependencies=admin, responses=errors(*KEYED))
+    document.install(app)
     return app
 
 
@@ -214,10 +232,10 @@ def _ingest_answer(accepted: int, duplicates: int,
 
 
 def _checked_id(value: str) -> str:
-    text = value.strip()
-    if not text or len(text) > 256:
-        raise ApiError(422, "the id in the path must be 1 to 256 characters")
-    return text
+    problem = id_problem(value)
+    if problem:
+        raise ApiError(422, f"the id in the path {problem}")
+    return value
 
 
 def _exclude_list(raw: str | None) -> frozenset[str]:
