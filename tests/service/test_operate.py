@@ -75,10 +75,15 @@ def test_metrics_count_events_ingested_duplicate_and_rejected(admin: httpx.Clien
 
 def test_metrics_show_learner_lag_and_model_version(admin: httpx.Client) -> None:
     ingest(admin, [{"user": "metrics-lag", "item": "metrics-i", "type": "view"}])
-    _, samples = scrape(admin)
+    # Other tests' erasures rebuild the shared server's model in the background: read the
+    # version on both sides of the scrape and keep a scrape that no swap came between.
+    for _ in range(20):
+        version = admin.get("/readyz").json()["model"]
+        _, samples = scrape(admin)
+        if admin.get("/readyz").json()["model"] == version:
+            break
     # Events are applied before the ack, so nothing acknowledged is left behind.
     assert value(samples, "freshrec_learner_lag_events") == 0
-    version = admin.get("/readyz").json()["model"]
     assert value(samples, "freshrec_model_info", version=version) == 1
     assert [key for key in samples if key[0] == "freshrec_model_info"] == [
         ("freshrec_model_info", frozenset({("version", version)}))]
