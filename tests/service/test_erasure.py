@@ -58,11 +58,8 @@ def trending_solo(admin: httpx.Client) -> float:
     return max(entry["score"] for entry in answer.json()["items"])
 
 
-@pytest.fixture
-def populated(fresh_server: Callable[..., Server]) -> Server:
-    """A trained server whose latest snapshot holds the victim."""
-    server = fresh_server({"FRESHREC_SNAPSHOT_INTERVAL_S": "0.2",
-                           "FRESHREC_MIN_TRAIN_EVENTS": "30"})
+def populate(server: Server) -> Server:
+    """Catalog, events and a quarantined record of the victim's, until a snapshot holds them."""
     with server.client() as admin:
         admin.post("/v1/items", json={"items": [
             *({"id": item, "categories": ["erase"]} for item in ITEMS),
@@ -81,6 +78,15 @@ def populated(fresh_server: Callable[..., Server]) -> Server:
     wait_for(lambda: latest_snapshot_position(server) == position
              and snapshots_mention(server, VICTIM), message="a snapshot holding the victim")
     return server
+
+
+POPULATED = {"FRESHREC_SNAPSHOT_INTERVAL_S": "0.2", "FRESHREC_MIN_TRAIN_EVENTS": "30"}
+
+
+@pytest.fixture
+def populated(fresh_server: Callable[..., Server]) -> Server:
+    """A trained server whose latest snapshot holds the victim."""
+    return populate(fresh_server(POPULATED))
 
 
 def test_erasure_removes_the_user_everywhere(populated: Server) -> None:
@@ -117,6 +123,29 @@ def test_erasure_removes_the_user_everywhere(populated: Server) -> None:
         assert recommended(admin, VICTIM, k=8) == recommended(admin, "erase-never-seen", k=8)
         assert recommended(admin, OTHERS[0], k=3) == others
     server.stop()
+    assert files_mentioning(server, VICTIM) == []
+
+
+def test_a_crash_before_the_rebuild_does_not_bring_the_user_back(
+        fresh_server: Callable[..., Server]) -> None:
+    # Background rounds far apart: the kill lands before the worker starts the rebuild.
+    server = populate(fresh_server({**POPULATED, "FRESHREC_SETTLE_INTERVAL_S": "3"}))
+    with server.client() as admin:
+        assert admin.delete(f"/v1/users/{VICTIM}").json()["found"] is True
+    server.kill()
+    # The snapshots that knew them went with the erasure; the log no longer has them.
+    assert snapshots_mention(server, VICTIM) == []
+    server.start()
+    with server.client() as admin:
+        assert recommended(admin, VICTIM, k=8) == recommended(admin, "erase-never-seen", k=8)
+        assert together(admin) == set()  # the log replayed, not an old snapshot
+        # A model that never saw them: the rebuild the erasure asked for, or (if the
+        # erasure cancelled the first training) the first model.
+        wait_for(lambda: any(v["status"] == "champion" and v["revoked"] is None
+                             for v in admin.get("/v1/models").json()["models"]),
+                 message="a champion trained after the erasure")
+        assert recommended(admin, VICTIM, k=8) == recommended(admin, "erase-never-seen", k=8)
+        assert together(admin) == set()
     assert files_mentioning(server, VICTIM) == []
 
 
