@@ -297,3 +297,4 @@ def test_erasure_during_a_training_cannot_be_undone(
         assert mentions == []
     server.stop()
     assert files_mentioning(server, TRAINED_VICTIM) == []
+    assert TRAINED_VICTIM not in server.logs()  # it names no user (no access log)
