@@ -27,6 +27,7 @@ freshrec.errors.StoreUnavailable: ... is closed
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -35,6 +36,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from freshrec.errors import StoreUnavailable
+
+log = logging.getLogger("freshrec")
 
 # How long a writer waits for another process holding the write lock before failing.
 BUSY_TIMEOUT_MS = 10_000
@@ -100,6 +103,21 @@ class SQLiteDatabase:
                 yield conn
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"SQLite read from {self.path} failed: {exc}") from exc
+
+    def truncate_wal(self) -> bool:
+        """Copy the WAL back into the file and empty it; False if a reader prevented it.
+
+        After an erasure: ``secure_delete`` zeroes the deleted rows in the pages it
+        writes, but the WAL still holds older copies of those pages until a
+        checkpoint copies the new ones back and the file is truncated. A reader in
+        another process holding an old snapshot is waited for (the busy timeout).
+        """
+        with self.reading() as conn:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            log.warning("%s: a reader kept the WAL from being truncated; erased rows may "
+                        "stay in it until the next checkpoint", self.path)
+        return not busy
 
     def close(self) -> None:
         """Close the connection; later calls raise StoreUnavailable. Idempotent."""

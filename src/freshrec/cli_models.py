@@ -60,7 +60,8 @@ def list_models(url: Url = DEFAULT_URL, key: Key = "",
     for version in answer["models"]:
         gate = version.get("gate") or {}
         champion = (gate.get("champion") or {}).get("hr")
-        status_text = version["status"] + (" (pinned)" if version.get("pinned") else "")
+        status_text = (version["status"] + (" (pinned)" if version.get("pinned") else "")
+                       + (" (revoked)" if version.get("revoked") else ""))
         dataset = version["dataset"]
         table.add_row(version["id"], status_text, _when(version["created"]),
                       f"≤{dataset['end_position']} {dataset['content_hash'][:10]}",

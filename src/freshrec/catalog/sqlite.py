@@ -77,10 +77,7 @@ class SQLiteCatalogStore:
     def delete_user(self, user_id: str) -> bool:
         with self._db.transaction() as conn:
             deleted = conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount > 0
-        with self._db.reading() as conn:
-            # The WAL still holds the pages the user was written in until a checkpoint
-            # copies them back (zeroed by secure_delete); truncate it, as the event log does.
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        self._db.truncate_wal()  # the WAL still holds the pages as they were
         return deleted
 
     def close(self) -> None:

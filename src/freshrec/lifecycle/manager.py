@@ -3,6 +3,10 @@
 Trainings run in a child process (``spawn``, lower CPU priority); the service
 process only registers the result and, when the gate says yes, swaps the new
 engine in after replaying the events that arrived while it was being built.
+
+An erasure (:meth:`ModelLifecycle.erasing`) ends the running training and revokes
+every version registered so far: each may hold the erased user's data, so none
+may ever serve again, and their artifacts are deleted.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +52,8 @@ from freshrec.registry.snapshots import SnapshotStore
 log = logging.getLogger("freshrec")
 MIN_COMPARABLE = 50
 """Fewest holdout events worth comparing a candidate and the champion on."""
+KILL_WAIT_S = 30.0
+"""How long an erasure waits for a killed training process to be reported gone."""
 
 
 class LifecycleError(FreshrecError):
@@ -72,6 +80,8 @@ class Training:
     params: dict[str, Any]
     started: float
     future: Future[dict[str, Any]]
+    revoked: str | None = None
+    """Set by an erasure: the result is discarded, whatever the gate would say."""
 
 
 @dataclass
@@ -109,8 +119,8 @@ class ModelLifecycle:
         self.status = LifecycleStatus()
         self._executor: Executor | None = None
         self._concluding = threading.Lock()
-        """One conclusion at a time: the worker and a caller waiting on a training may
-        both find it finished."""
+        """One decision at a time: the worker and a caller waiting on a training may
+        both find it finished, and an erasure must not overlap a start or a conclusion."""
 
     # -- training --------------------------------------------------------------------
     @property
@@ -120,6 +130,11 @@ class ModelLifecycle:
     def start(self, end_position: int, trigger: str,
               params: dict[str, Any] | None = None) -> str | None:
         """Start a training on the log up to ``end_position``; None if one is running."""
+        with self._concluding:  # not while an erasure is under way: it could read the data
+            return self._start(end_position, trigger, params)
+
+    def _start(self, end_position: int, trigger: str,
+               params: dict[str, Any] | None) -> str | None:
         if self.running:
             return None
         params = dict(params or {})
@@ -178,6 +193,8 @@ class ModelLifecycle:
                 self.status.running = None
 
     def _finish(self, training: Training) -> dict[str, Any]:
+        if training.revoked is not None:
+            return self._discard(training)
         try:
             result = training.future.result()
         except Exception as error:  # a failed training must not take the service down
@@ -237,12 +254,79 @@ class ModelLifecycle:
             self.registry.update(version.id, artifacts=[],
                                  notes=f"{version.notes}; artifact deleted (older refusal)")
 
+    # -- erasure ---------------------------------------------------------------------
+    @contextmanager
+    def erasing(self, reason: str) -> Iterator[None]:
+        """Around the deletion of a user's data: nothing trained before it serves again.
+
+        On entry the running training, which may have read the data, is killed (a
+        thread, which cannot be, has its result discarded), and every version
+        registered so far is revoked with ``reason`` and loses its artifacts. Until
+        exit no training starts or concludes, so none can read the data before it is
+        deleted, nor promote a model that saw it.
+        """
+        with self._concluding:
+            self._revoke_running(reason)
+            self.revoke(reason)
+            yield
+
+    def revoke(self, reason: str) -> int:
+        """Revoke every version not yet revoked and delete its artifacts; how many files."""
+        removed = 0
+        for version in self.registry.list(limit=1_000_000):
+            if version.revoked is not None:
+                continue
+            for ref in version.artifacts:
+                removed += self.artifacts.delete(ref.snapshot_id)
+            self.registry.update(version.id, revoked=reason, artifacts=[], pinned=False,
+                                 notes=f"{version.notes}; revoked, artifact deleted: {reason}")
+        return removed
+
+    def _revoke_running(self, reason: str) -> None:
+        training = self.status.running
+        if training is None:
+            return
+        training.revoked = reason
+        if isinstance(self._executor, ProcessPoolExecutor):
+            # No public way to stop a running task before Python 3.14's kill_workers();
+            # the pool is broken afterwards, and the next training starts a new one.
+            for process in list((self._executor._processes or {}).values()):
+                process.kill()
+            try:
+                training.future.exception(timeout=KILL_WAIT_S)
+            except FutureTimeout:
+                log.warning("training %s did not end after a kill", training.version_id)
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+        if training.future.done():
+            try:
+                self._discard(training)
+            finally:
+                self.status.running = None
+
+    def _discard(self, training: Training) -> dict[str, Any]:
+        """Conclude a revoked training: delete whatever it saved, never promote it."""
+        for info in self.artifacts.list(training.version_id):
+            self.artifacts.delete(info.id)
+        self.artifacts.remove_leftovers()  # a process killed mid-save leaves a temp file
+        self.registry.update(training.version_id, status="refused", artifacts=[],
+                             revoked=training.revoked,
+                             notes=f"training cancelled ({training.trigger}): "
+                                   f"{training.revoked}")
+        outcome = {"version": training.version_id, "trigger": training.trigger,
+                   "decision": "cancelled", "reason": training.revoked,
+                   "finished": time.time()}
+        self.status.history.append(outcome)
+        log.info("training %s cancelled: %s", training.version_id, training.revoked)
+        return outcome
+
     # -- by hand ---------------------------------------------------------------------
     def promote(self, version_id: str) -> ModelVersion:
         """Make ``version_id`` the champion now (an admin's decision overrides a pin)."""
         version = self.registry.get(version_id)
         if version is None:
             raise UnknownModelVersion(version_id)
+        check_usable(version)
         if not version.artifacts:
             raise LifecycleError(f"{version_id} has no artifact (still training, or failed)")
         position = _artifact_position(self.artifacts, version.artifacts[0]) or 0
@@ -257,8 +341,11 @@ class ModelLifecycle:
         return self.promote(previous.id)
 
     def pin(self, version_id: str, pinned: bool) -> ModelVersion:
-        if self.registry.get(version_id) is None:
+        version = self.registry.get(version_id)
+        if version is None:
             raise UnknownModelVersion(version_id)
+        if pinned:
+            check_usable(version)
         return self.registry.update(version_id, pinned=pinned)
 
     def adopt(self, engine: Engine, position: int, dataset: DatasetVersion,
@@ -274,19 +361,8 @@ class ModelLifecycle:
         self.registry.set_champion(version_id, force=True)
         return self.registry.get(version_id)  # type: ignore[return-value]
 
-    def erase_artifacts(self, keep: str, reason: str) -> int:
-        """Delete every model artifact but ``keep``'s (they may hold erased data)."""
-        removed = 0
-        for version in self.registry.list(limit=1_000_000):
-            if version.id == keep or not version.artifacts:
-                continue
-            for ref in version.artifacts:
-                removed += self.artifacts.delete(ref.snapshot_id)
-            self.registry.update(version.id, artifacts=[],
-                                 notes=f"{version.notes}; artifact deleted: {reason}")
-        return removed
-
     def _activate(self, version: ModelVersion, position: int, *, force: bool) -> None:
+        check_usable(version)
         # Load and verify before touching anything: a corrupt artifact changes nothing.
         payload = load_artifact(self.artifacts, version.artifacts[0])
         engine = Engine.restore(payload)
@@ -305,6 +381,13 @@ class ModelLifecycle:
                 initializer=exit_with_parent, initargs=(os.getpid(),))
                 if self.data_dir is not None else ThreadPoolExecutor(max_workers=1))
         return self._executor
+
+
+def check_usable(version: ModelVersion) -> None:
+    """Refuse (:class:`LifecycleError`, a 409) to make a revoked version serve."""
+    if version.revoked is not None:
+        raise LifecycleError(f"model version {version.id} can never serve again (no promotion, "
+                             f"roll back or restore): {version.revoked}")
 
 
 def exit_with_parent(parent: int, interval_s: float = 1.0) -> None:

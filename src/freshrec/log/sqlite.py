@@ -142,10 +142,7 @@ class SQLiteEventLog:
         with self._db.transaction() as conn:
             erased = conn.execute("DELETE FROM events WHERE user = ?", (user,)).rowcount
             conn.execute("DELETE FROM quarantine WHERE instr(raw, ?) > 0", (user_marker(user),))
-        with self._db.reading() as conn:
-            # secure_delete zeroes the pages, but the WAL still holds the old ones until
-            # a checkpoint copies them back; truncate it so the data is really gone.
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        self._db.truncate_wal()  # the WAL still holds the pages as they were
         return int(erased)
 
     def quarantine(self, records: Sequence[tuple[str, str, str]]) -> None:

@@ -163,6 +163,11 @@ class OnlineQualityMonitor:
             self._record(hit)
             return "hit" if hit else "miss"
 
+    def forget_user(self, user: str) -> None:
+        """Drop the list waiting for ``user``'s next event (erasure); counts stay."""
+        with self._lock:
+            self._pending.pop(user, None)
+
     def rebase(self, reference: float | None = None) -> None:
         """Start judging a new model: clear the rolling window and the detector.
 

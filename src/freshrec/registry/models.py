@@ -16,6 +16,8 @@ There is at most one champion, and once one is set there is always exactly one:
 ``set_champion`` swaps in one step and ``update`` cannot change who is champion.
 A *pinned* champion is one an admin froze: ``set_champion`` will not replace it
 unless called with ``force=True`` (what a hand promotion or roll back does).
+A *revoked* version (``revoked`` set, by an erasure) keeps its status and lineage
+but has lost its artifacts; the lifecycle refuses to make it serve again.
 
 >>> from freshrec.registry.datasets import DatasetVersion
 >>> data = DatasetVersion(start_position=0, end_position=10, events=10,
@@ -115,7 +117,9 @@ class ModelVersion(msgspec.Struct, frozen=True, kw_only=True):
     """A trained model: what it is, what it saw, how it scored, where its files are.
 
     ``promoted`` is when it last became champion (``None`` if never), which is how
-    :func:`previous_champion` finds the version to roll back to.
+    :func:`previous_champion` finds the version to roll back to. ``revoked`` says why
+    it may never serve again (it was trained before a user's data was erased, so it
+    may hold that data); such a version cannot be promoted, rolled back to or restored.
     """
 
     id: str
@@ -131,6 +135,7 @@ class ModelVersion(msgspec.Struct, frozen=True, kw_only=True):
     parent: str | None = None
     notes: str = ""
     promoted: float | None = None
+    revoked: str | None = None
 
 
 @runtime_checkable

@@ -87,6 +87,10 @@ class SnapshotStore(Protocol):
         """Remove one snapshot (e.g. a model artifact holding erased data)."""
         ...
 
+    def remove_leftovers(self) -> None:
+        """Remove what a writer that died mid-save left behind (it is no snapshot)."""
+        ...
+
 
 def check_name(name: str) -> str:
     """Refuse names that are not short file-name-safe words.
@@ -191,6 +195,9 @@ class MemorySnapshotStore:
             self._payloads.pop(snapshot_id, None)
             return self._infos.pop(snapshot_id, None) is not None
 
+    def remove_leftovers(self) -> None:
+        """Nothing to do: a save in memory cannot be cut half-way."""
+
 
 class LocalSnapshotStore:
     """A :class:`SnapshotStore` in a local directory: ``<id>.snap`` plus a ``<id>.json`` sidecar.
@@ -280,6 +287,14 @@ class LocalSnapshotStore:
             except OSError as exc:
                 raise StoreUnavailable(f"cannot delete snapshot {snapshot_id}: {exc}") from exc
             return existed
+
+    def remove_leftovers(self) -> None:
+        """Temp files and payloads without a sidecar, left by a crash or kill mid-save."""
+        with self._lock:
+            try:
+                self._remove_leftovers()
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot clean {self.directory}: {exc}") from exc
 
     def _remove_leftovers(self) -> None:
         """Temp files and payloads without a sidecar, left by a crash mid-save."""

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,10 @@ class Runtime:
         self._last_snapshot_time = time.monotonic()
         self._snapshot_failed_at = float("-inf")
         self._rebuild_requested = threading.Event()
+        self._erasing = threading.Lock()
+        """Held by an erasure and while a snapshot or a rebuild is written, so that no
+        state copied before an erasure reaches the disk after it."""
+        self._erasures = 0
         self.drift = InputDriftMonitor(settings.drift_window, settings.drift_window,
                                        min_current=max(100, settings.drift_window // 5))
         self.quality = OnlineQualityMonitor()
@@ -147,7 +152,15 @@ class Runtime:
 
     def recover(self) -> None:
         """Snapshot + catalog + log tail: the state as of the last acknowledged event."""
-        engine, position = self._restore_snapshot()
+        # A revoked champion: an erasure's rebuild never finished. Every snapshot may
+        # predate the erasure, so start from the log (which no longer holds the user)
+        # and rebuild.
+        champion = self.stores.registry.champion()
+        erasure_pending = champion is not None and champion.revoked is not None
+        engine, position = ((Engine(self.engine_config), 0) if erasure_pending
+                            else self._restore_snapshot())
+        if erasure_pending:
+            self._rebuild_requested.set()
         self._last_snapshot_model = engine.model_version
         self._install_engine(self._catch_up(engine, position))
         freeze_loaded_model()
@@ -262,16 +275,26 @@ class Runtime:
     def erase_user(self, user: str) -> dict[str, Any]:
         """Delete a user's events, attributes and model state, then purge aggregates.
 
-        The user's profile and vector go at once; counts they contributed to
-        (co-occurrence, trending) are purged by rebuilding the models from the
-        log, which no longer holds their events, in the background; older
-        snapshots are deleted when the rebuilt one is written.
+        First the running training is killed and every model version so far is
+        revoked (never to serve again) and loses its artifacts: each may have read
+        the user's data. Then their events, quarantined records and attributes are
+        deleted (zeroed on disk) and their profile, vector and served-list memories
+        forgotten; every engine snapshot is deleted. Counts they contributed to
+        (co-occurrence, trending) are purged by rebuilding the models from the log,
+        which no longer holds their events, in the background.
         """
-        with self.gate.exclusive():
-            erased = self.stores.events.erase_user(user)
-            known = self.stores.catalog.delete_user(user)
-            forgotten = self.engine.forget_user(user)
-        self._rebuild_requested.set()
+        when = datetime.now(UTC).isoformat(timespec="seconds")
+        reason = f"trained before a user's data was erased at {when}; it may hold that data"
+        with self._erasing, self.lifecycle.erasing(reason):
+            with self.gate.exclusive():
+                erased = self.stores.events.erase_user(user)
+                known = self.stores.catalog.delete_user(user)
+                forgotten = self.engine.forget_user(user)
+                self.quality.forget_user(user)
+                self._erasures += 1
+            # Until the rebuild, a restart replays the whole log, which no longer has them.
+            self.stores.snapshots.prune(0)
+            self._rebuild_requested.set()
         return {"user": user, "events_erased": erased,
                 "found": bool(erased or known or forgotten)}
 
@@ -288,7 +311,11 @@ class Runtime:
         self.engine.settle()
         if self._rebuild_requested.is_set():
             self._rebuild_requested.clear()
-            self.rebuild()
+            try:
+                self.rebuild()
+            except BaseException:
+                self._rebuild_requested.set()  # an erasure's rebuild must not be forgotten
+                raise
             return
         outcome = self.lifecycle.poll()
         # A promotion re-bases the monitors (in the swap). A refusal does not: the
@@ -424,12 +451,15 @@ class Runtime:
 
     def snapshot(self) -> None:
         """Write the engine and the exact log position it reflects."""
-        with self.gate.exclusive():
-            model = self.engine.model_version  # before the payload: never newer than it
-            payload = self.engine.snapshot()
-            position = self.applied_position
-        self.stores.snapshots.save(SNAPSHOT_NAME, payload,
-                                   {"log_position": position, "model": model})
+        with self._erasing:
+            if self._rebuild_requested.is_set():
+                return  # the engine still holds an erased user's counts: the rebuild saves
+            with self.gate.exclusive():
+                model = self.engine.model_version  # before the payload: never newer than it
+                payload = self.engine.snapshot()
+                position = self.applied_position
+            self.stores.snapshots.save(SNAPSHOT_NAME, payload,
+                                       {"log_position": position, "model": model})
         self.stores.snapshots.prune(self.settings.snapshots_kept)
         self._last_snapshot_position = position
         self._last_snapshot_model = model
@@ -442,29 +472,35 @@ class Runtime:
         Events that arrive during the rebuild are applied before the swap, under
         the exclusive gate, so none is lost.
         """
+        erasures = self._erasures
         fresh = Engine(self.engine_config)
         position = self.stores.events.last_position()
         fresh.fit([*self.stores.catalog.iter_items(),
                    *(event for at, event in self.stores.events.iterate(after=0)
                      if at <= position)])
-        with self.gate.exclusive():
-            for last, event in self.stores.events.iterate(after=position):
-                fresh.learn_one(event)
-                position = last
-            self._install_engine(fresh)
-            self.applied_position = max(self.applied_position, position)
-            model = fresh.model_version
-            payload = fresh.snapshot()
-            snapshot_position = self.applied_position
+        with self._erasing:
+            if self._erasures != erasures:
+                # Another erasure came while fitting: this engine may hold that user.
+                # Its request stands, so the next round rebuilds again.
+                log.info("rebuild discarded: a user was erased while it ran")
+                return
+            with self.gate.exclusive():
+                for last, event in self.stores.events.iterate(after=position):
+                    fresh.learn_one(event)
+                    position = last
+                self._install_engine(fresh)
+                self.applied_position = max(self.applied_position, position)
+                model = fresh.model_version
+                payload = fresh.snapshot()
+                snapshot_position = self.applied_position
+            old = self.stores.snapshots.list(SNAPSHOT_NAME)
+            self.stores.snapshots.save(SNAPSHOT_NAME, payload,
+                                       {"log_position": snapshot_position, "model": model})
+            self.stores.snapshots.prune(1)
+            version = self.lifecycle.adopt(
+                fresh, snapshot_position, dataset_version(self.stores.events, snapshot_position),
+                "rebuilt from the log after a user's data was erased")
         freeze_loaded_model()
-        old = self.stores.snapshots.list(SNAPSHOT_NAME)
-        self.stores.snapshots.save(SNAPSHOT_NAME, payload,
-                                   {"log_position": snapshot_position, "model": model})
-        self.stores.snapshots.prune(1)
-        version = self.lifecycle.adopt(fresh, snapshot_position,
-                                       dataset_version(self.stores.events, snapshot_position),
-                                       "rebuilt from the log after a user's data was erased")
-        self.lifecycle.erase_artifacts(keep=version.id, reason="a user's data was erased")
         self.metrics.set_model_version(version.id)
         self._last_snapshot_position = snapshot_position
         self._last_snapshot_model = model
