@@ -119,6 +119,32 @@ def test_a_mixed_batch_on_an_unavailable_log_quarantines_nothing(
     assert log.inner.quarantine_count() == 0
 
 
+class FailingQuarantine(FailingLog):
+    """A log that stores events but cannot keep rejected records (its quarantine fails)."""
+
+    def append(self, events: Sequence[Event]) -> AppendResult:
+        return self.inner.append(events)
+
+    def quarantine(self, records: Sequence[tuple[str, str, str]]) -> None:
+        raise StoreUnavailable("disk I/O error")
+
+
+def test_a_stored_batch_is_acknowledged_even_when_its_rejects_cannot_be_quarantined() -> None:
+    """A 503 would make the client send the stored events again: the answer stays 200
+    with every rejected record and its reason; only an all-rejected batch answers 503."""
+    log = FailingQuarantine(MemoryEventLog())
+    app = App(events=log)
+    body = batch(2)
+    body["events"].append({"user": "u1", "item": "i", "type": "wink"})
+    answer = app.client.post("/v1/events", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] == 2
+    assert [r["index"] for r in answer.json()["rejected"]] == [2]
+    assert log.inner.last_position() == 2
+    only_bad = app.client.post("/v1/events", json={"events": [body["events"][2]]})
+    assert only_bad.status_code == 503 and only_bad.headers["Retry-After"]
+
+
 def test_unavailable_key_and_catalog_stores_answer_503(monkeypatch: pytest.MonkeyPatch) -> None:
     app = App()
 

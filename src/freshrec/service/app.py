@@ -7,8 +7,9 @@ Build it with :func:`create_app` from a :class:`~freshrec.service.runtime.Runtim
 # No ``from __future__ import annotations`` here: the ``k`` parameters are annotated
 # with ``Query(le=settings.max_k)``, a closure variable that FastAPI cannot resolve
 # from a string annotation (every ``?k=`` request then failed with a 500).
+import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -19,8 +20,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from freshrec._sqlite import MAX_INTEGER
+from freshrec.errors import StoreUnavailable
 from freshrec.ids import id_problem
-from freshrec.ingest.batches import Rejection, parse_batch
+from freshrec.ingest.batches import ParsedBatch, Rejection, parse_batch
 from freshrec.records import parse_event, parse_item, parse_user
 from freshrec.service import schemas
 from freshrec.service.admin import admin_router
@@ -33,6 +35,7 @@ from freshrec.service.runtime import Runtime
 from freshrec.serving.results import Filters, Recommendation
 
 MAX_EXCLUDE = 1000
+log = logging.getLogger("freshrec")
 # A path id, documented with the id rule; app code checks it (for a clear message).
 PathId = Annotated[str, Path(description=schemas.ID_RULE, json_schema_extra=schemas.ID_SCHEMA)]
 
@@ -73,12 +76,13 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     async def post_events(request: Request) -> dict[str, Any] | JSONResponse:
         """Store events durably (answered after the commit), then learn from them."""
         batch = parse_batch(await request.body(), "events", parse_event, settings.max_batch)
-        # Quarantine first: if storage fails, the 503 is then true for the whole batch.
-        await _quarantine(runtime, "event", batch.rejected)
-        result = await run_in_threadpool(runtime.ingest_events, batch.valid) if batch.valid \
-            else None
-        return _ingest_answer(result.accepted if result else 0,
-                              result.duplicates if result else 0, batch.rejected)
+
+        def store(events: list[Any]) -> tuple[int, int]:
+            result = runtime.ingest_events(events)
+            return result.accepted, result.duplicates
+
+        return _ingest_answer(*await _store_then_quarantine(runtime, "event", batch, store),
+                              batch.rejected)
 
     @app.post("/v1/items", dependencies=ingest, response_model=schemas.IngestAnswer,
               openapi_extra=document.body(schemas.ItemBatch), responses=ingest_errors,
@@ -86,10 +90,13 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     async def post_items(request: Request) -> dict[str, Any] | JSONResponse:
         """Add or replace catalog items; a new item is recommendable at once."""
         batch = parse_batch(await request.body(), "items", parse_item, settings.max_batch)
-        await _quarantine(runtime, "item", batch.rejected)
-        if batch.valid:
-            await run_in_threadpool(runtime.ingest_items, batch.valid)
-        return _ingest_answer(len(batch.valid), 0, batch.rejected)
+
+        def store(items: list[Any]) -> tuple[int, int]:
+            runtime.ingest_items(items)
+            return len(items), 0
+
+        return _ingest_answer(*await _store_then_quarantine(runtime, "item", batch, store),
+                              batch.rejected)
 
     @app.post("/v1/users", dependencies=ingest, response_model=schemas.IngestAnswer,
               openapi_extra=document.body(schemas.UserBatch), responses=ingest_errors,
@@ -97,10 +104,13 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     async def post_users(request: Request) -> dict[str, Any] | JSONResponse:
         """Add or replace user attributes."""
         batch = parse_batch(await request.body(), "users", parse_user, settings.max_batch)
-        await _quarantine(runtime, "user", batch.rejected)
-        if batch.valid:
-            await run_in_threadpool(runtime.ingest_users, batch.valid)
-        return _ingest_answer(len(batch.valid), 0, batch.rejected)
+
+        def store(users: list[Any]) -> tuple[int, int]:
+            runtime.ingest_users(users)
+            return len(users), 0
+
+        return _ingest_answer(*await _store_then_quarantine(runtime, "user", batch, store),
+                              batch.rejected)
 
     # ``:path``: ids may hold a '/' (sent as %2F); without it such a user could be
     # ingested but never asked about, nor erased.
@@ -247,7 +257,24 @@ def _exclude_list(raw: str | None) -> frozenset[str]:
     return frozenset(ids)
 
 
-async def _quarantine(runtime: Runtime, kind: str, rejected: list[Any]) -> None:
-    if rejected:
-        await run_in_threadpool(runtime.quarantine, kind,
-                                [(r.raw, r.error) for r in rejected])
+async def _store_then_quarantine(runtime: Runtime, kind: str, batch: ParsedBatch[Any],
+                                 store: Callable[[list[Any]], tuple[int, int]]
+                                 ) -> tuple[int, int]:
+    """Store the valid records, then keep the rejected ones; (accepted, duplicates).
+
+    A 503 must mean "nothing of this batch was stored", so a failing store raises before
+    anything is kept. Once the valid records are stored, a quarantine that fails no
+    longer turns the answer into a 503 (the client would send the stored records
+    again): the answer still gives every rejected record with its reason.
+    """
+    stored = await run_in_threadpool(store, batch.valid) if batch.valid else (0, 0)
+    if batch.rejected:
+        try:
+            await run_in_threadpool(runtime.quarantine, kind,
+                                    [(r.raw, r.error) for r in batch.rejected])
+        except StoreUnavailable as error:
+            if not batch.valid:
+                raise
+            log.warning("%d rejected %s record(s) answered but not quarantined: %s",
+                        len(batch.rejected), kind, error)
+    return stored
