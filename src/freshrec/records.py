@@ -76,6 +76,31 @@ class User(msgspec.Struct, frozen=True):
     properties: dict[str, Any] = {}
 
 
+class Impression(msgspec.Struct, frozen=True, gc=False):
+    """What one recommendation request showed a user, as the rankers must learn from it.
+
+    The request path only reads the model state; what it showed becomes this record, is
+    appended to the log like an event, and the learner applies it in log position order,
+    so every replica (and a replay from a snapshot) learns the same lesson from the
+    user's next choice. It holds every candidate the ranker ordered, with the features
+    the request saw: recomputing them later would see a model that has moved on.
+    """
+
+    user: str
+    timestamp: float
+    """The model's clock when it was shown (data time): impressions expire by it."""
+    items: tuple[str, ...]
+    """Every candidate the ranker ordered (not only the top k shown)."""
+    features: bytes
+    """float32, ``len(items)`` rows of ``n_features``, row-major."""
+    n_features: int
+    cold: bool = False
+    """Shown to someone with no items yet: it teaches the cold ranker."""
+    first_visit: bool = False
+    """Shown to a user the model does not know (kept by id until their first event)."""
+    request_id: str | None = None
+
+
 def parse_event(
     raw: Mapping[str, Any],
     *,
