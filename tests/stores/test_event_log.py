@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from freshrec.errors import StoreUnavailable
@@ -15,7 +17,14 @@ from freshrec.log import (
     MemoryEventLog,
     SQLiteEventLog,
 )
-from freshrec.records import Event
+from freshrec.records import Event, Impression, Item
+
+
+def shown(user: str = "u1", n_items: int = 3) -> Impression:
+    items = tuple(f"i{n}" for n in range(n_items))
+    features = np.arange(n_items * 2, dtype=np.float32).tobytes()
+    return Impression(user=user, timestamp=5.0, items=items, features=features,
+                      n_features=2, cold=True, request_id="r1")
 
 
 def event(n: int, *, user: str = "u1", id: str | None = None, item: str | None = None) -> Event:
@@ -163,12 +172,51 @@ class EventLogContract:
             log.read()
 
 
-class TestMemoryEventLog(EventLogContract):
+class RecordsContract(EventLogContract):
+    """Impressions and catalog changes share the events' positions (the learner's order)."""
+
+    def test_records_take_positions_in_order_with_events(self, log: EventLog) -> None:
+        item = Item(id="i9", title="tea", categories=("drinks",), properties={"p": 1})
+        positions = log.append([event(1), shown(), item, event(2, id="e2")]).positions
+        assert positions == [1, 2, 3, 4]
+        assert [p for p, _ in log.read()] == [1, 4]  # a training reads events only
+        assert log.read_records() == [(1, event(1)), (2, shown()), (3, item),
+                                      (4, event(2, id="e2"))]
+        assert log.last_position() == 4
+        assert log.append([event(3)]).positions == [5]
+
+    def test_a_log_that_starts_with_a_record_goes_on_from_it(self, log: EventLog) -> None:
+        assert log.append([shown()]).positions == [1]
+        assert log.append([event(1)]).positions == [2]
+        assert log.append([shown(), shown()]).positions == [3, 4]
+        assert log.last_position() == 4
+
+    def test_read_records_after_and_limit_and_iterate_across_pages(
+            self, log: EventLog) -> None:
+        records = [event(n) if n % 3 else shown(user=f"u{n}") for n in range(1, 31)]
+        log.append(records)
+        assert [r for _, r in log.read_records(after=10, limit=5)] == records[10:15]
+        assert [r for _, r in log.iterate_records(after=2, batch=4)] == records[2:]
+
+    def test_erasure_deletes_the_users_impressions(self, log: EventLog) -> None:
+        log.append([shown(user="gone"), shown(user="stays"), event(1, user="gone")])
+        log.erase_user("gone")
+        assert [r for _, r in log.read_records()] == [shown(user="stays")]
+
+    def test_old_impressions_are_pruned_and_nothing_else(self, log: EventLog) -> None:
+        item = Item(id="i9")
+        log.append([shown(), item, event(1)])
+        assert log.prune_impressions(created_before=0.0) == 0
+        assert log.prune_impressions(created_before=time.time() + 1) == 1
+        assert [r for _, r in log.read_records()] == [item, event(1)]
+
+
+class TestMemoryEventLog(RecordsContract):
     def make_log(self, tmp_path: Path) -> EventLog:
         return MemoryEventLog()
 
 
-class TestSQLiteEventLog(EventLogContract):
+class TestSQLiteEventLog(RecordsContract):
     def make_log(self, tmp_path: Path) -> EventLog:
         return SQLiteEventLog(tmp_path / "events.sqlite")
 
@@ -188,6 +236,11 @@ class TestSQLiteEventLog(EventLogContract):
             assert [r.raw for r in reopened.list_quarantine()] == ["{}"]
             assert reopened.append([event(1, id="a")]).duplicates == 1
             assert reopened.append([event(4)]).positions == [stored.positions[-1] + 1]
+            assert reopened.append([shown()]).positions == [stored.positions[-1] + 2]
+            reopened.close()
+            reopened = SQLiteEventLog(path)
+            assert reopened.read_records()[-1] == (stored.positions[-1] + 2, shown())
+            assert reopened.append([event(5)]).positions == [stored.positions[-1] + 3]
         finally:
             reopened.close()
 
@@ -209,11 +262,11 @@ class TestSQLiteEventLog(EventLogContract):
             SQLiteEventLog(tmp_path / "a-directory")
 
 
-class TestGroupCommitOverMemory(EventLogContract):
+class TestGroupCommitOverMemory(RecordsContract):
     def make_log(self, tmp_path: Path) -> EventLog:
         return GroupCommitLog(MemoryEventLog())
 
 
-class TestGroupCommitOverSQLite(EventLogContract):
+class TestGroupCommitOverSQLite(RecordsContract):
     def make_log(self, tmp_path: Path) -> EventLog:
         return GroupCommitLog(SQLiteEventLog(tmp_path / "events.sqlite"))

@@ -8,6 +8,14 @@ An event with an ``id`` is stored at most once: appending it again (in a later
 batch or later in the same batch) reports it as a duplicate instead of storing it
 twice, which makes client retries safe. Events without an id are never duplicates.
 
+The log is the whole truth the models learn from, so besides events it holds the
+other records they learn from, in the same position order: what a request showed
+(:class:`~freshrec.records.Impression`) and catalog changes
+(:class:`~freshrec.records.Item`). ``read``/``iterate`` give events only (what a
+training reads); ``read_records``/``iterate_records`` give every record (what a
+learner applies). Impressions are kept for a bounded time
+(:meth:`EventLog.prune_impressions`).
+
 >>> result = AppendResult.of([1, None, 2])
 >>> (result.accepted, result.duplicates)
 (2, 1)
@@ -18,9 +26,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
-from freshrec.records import Event
+from freshrec.records import Event, Impression, Item
+
+Record = TypeVar("Record")
+LogRecord = Event | Impression | Item
+"""What the log holds: events, and the other records the models learn from."""
+RECORD_KINDS: dict[type, str] = {Impression: "impression", Item: "item"}
+"""How a stored non-event record names its kind."""
 
 # Raw text kept for a quarantined record; enough to see what was wrong, bounded so a
 # flood of huge bad payloads cannot fill the disk.
@@ -59,8 +73,26 @@ class QuarantinedRecord:
 class EventLog(Protocol):
     """An append-only event log; see the module docstring for positions and duplicates."""
 
-    def append(self, events: Sequence[Event]) -> AppendResult:
-        """Store ``events`` in one transaction; return only once they are durable."""
+    def append(self, events: Sequence[LogRecord]) -> AppendResult:
+        """Store ``events`` (and any other records) in one transaction, durably.
+
+        Every record gets the next position, in order; only events can be duplicates.
+        """
+        ...
+
+    def read_records(self, after: int = 0,
+                     limit: int | None = None) -> list[tuple[int, LogRecord]]:
+        """Every record (events, impressions, items) after ``after``, in position order."""
+        ...
+
+    def iterate_records(
+        self, after: int = 0, batch: int = DEFAULT_ITERATE_BATCH
+    ) -> Iterator[tuple[int, LogRecord]]:
+        """Stream every record after ``after``, ``batch`` at a time (what a learner applies)."""
+        ...
+
+    def prune_impressions(self, created_before: float) -> int:
+        """Delete impressions stored before wall time ``created_before``; return how many."""
         ...
 
     def read(self, after: int = 0, limit: int | None = None) -> list[tuple[int, Event]]:
@@ -84,8 +116,9 @@ class EventLog(Protocol):
     def erase_user(self, user: str) -> int:
         """Delete every event of ``user`` (right to erasure); return how many were deleted.
 
-        The erased ids are forgotten too, and so are quarantined records whose raw
-        text contains the user id as a JSON string: nothing about the user is kept.
+        The erased ids are forgotten too, and so are the user's impressions and the
+        quarantined records whose raw text contains the user id as a JSON string:
+        nothing about the user is kept.
         """
         ...
 
@@ -107,8 +140,8 @@ class EventLog(Protocol):
 
 
 def iterate_pages(
-    read: Callable[[int, int], list[tuple[int, Event]]], after: int, batch: int
-) -> Iterator[tuple[int, Event]]:
+    read: Callable[[int, int], list[tuple[int, Record]]], after: int, batch: int
+) -> Iterator[tuple[int, Record]]:
     """Stream a log by repeated ``read(after, limit)`` calls (keyset pagination).
 
     Nothing is held open between pages, so a slow consumer never blocks writers.

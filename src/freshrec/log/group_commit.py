@@ -38,6 +38,7 @@ from freshrec.log.base import (
     DEFAULT_ITERATE_BATCH,
     AppendResult,
     EventLog,
+    LogRecord,
     QuarantinedRecord,
 )
 from freshrec.records import Event
@@ -50,7 +51,7 @@ class _Waiter:
 
     __slots__ = ("done", "error", "events", "positions")
 
-    def __init__(self, events: Sequence[Event]) -> None:
+    def __init__(self, events: Sequence[LogRecord]) -> None:
         self.events = events
         self.done = threading.Event()
         self.positions: list[int | None] = []
@@ -83,7 +84,7 @@ class GroupCommitLog:
                                         daemon=True)
         self._writer.start()
 
-    def append(self, events: Sequence[Event]) -> AppendResult:
+    def append(self, events: Sequence[LogRecord]) -> AppendResult:
         if not events:
             return AppendResult.of([])
         waiter = _Waiter(events)
@@ -120,7 +121,7 @@ class GroupCommitLog:
 
     def _commit(self, group: list[_Waiter]) -> None:
         if len(group) == 1:
-            events: Sequence[Event] = group[0].events
+            events: Sequence[LogRecord] = group[0].events
         else:
             events = [event for waiter in group for event in waiter.events]
         try:
@@ -147,6 +148,18 @@ class GroupCommitLog:
         self, after: int = 0, batch: int = DEFAULT_ITERATE_BATCH
     ) -> Iterator[tuple[int, Event]]:
         return self.inner.iterate(after, batch)
+
+    def read_records(self, after: int = 0,
+                     limit: int | None = None) -> list[tuple[int, LogRecord]]:
+        return self.inner.read_records(after, limit)
+
+    def iterate_records(
+        self, after: int = 0, batch: int = DEFAULT_ITERATE_BATCH
+    ) -> Iterator[tuple[int, LogRecord]]:
+        return self.inner.iterate_records(after, batch)
+
+    def prune_impressions(self, created_before: float) -> int:
+        return self.inner.prune_impressions(created_before)
 
     def last_position(self) -> int:
         return self.inner.last_position()

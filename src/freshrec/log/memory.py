@@ -3,7 +3,7 @@
 A real backend, held to the same contract tests as SQLite; it just forgets
 everything when the process ends. Thread-safe through one lock.
 
->>> from freshrec.records import Event
+>>> from freshrec.records import Event, Impression
 >>> log = MemoryEventLog()
 >>> e = Event(user="u1", item="i1", type="view", timestamp=0.0, id="e1")
 >>> log.append([e, e]).positions
@@ -17,20 +17,22 @@ everything when the process ends. Thread-safe through one lock.
 from __future__ import annotations
 
 import bisect
+import heapq
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from freshrec.errors import StoreUnavailable
 from freshrec.log.base import (
     DEFAULT_ITERATE_BATCH,
     AppendResult,
+    LogRecord,
     QuarantinedRecord,
     iterate_pages,
     truncate_raw,
     user_marker,
 )
-from freshrec.records import Event
+from freshrec.records import Event, Impression
 
 
 class MemoryEventLog:
@@ -40,17 +42,26 @@ class MemoryEventLog:
         self._lock = threading.Lock()
         self._positions: list[int] = []  # sorted, parallel to _events, for bisect
         self._events: list[Event] = []
+        self._record_positions: list[int] = []  # sorted, parallel to _records
+        self._records: list[tuple[LogRecord, float]] = []  # (record, wall time stored)
         self._ids: set[str] = set()
         self._last = 0
         self._quarantine: list[QuarantinedRecord] = []
         self._quarantine_last = 0
         self._closed = False
 
-    def append(self, events: Sequence[Event]) -> AppendResult:
+    def append(self, events: Sequence[LogRecord]) -> AppendResult:
         positions: list[int | None] = []
+        now = time.time()
         with self._lock:
             self._check_open()
             for event in events:
+                if not isinstance(event, Event):
+                    self._last += 1
+                    self._record_positions.append(self._last)
+                    self._records.append((event, now))
+                    positions.append(self._last)
+                    continue
                 if event.id is not None:
                     if event.id in self._ids:
                         positions.append(None)
@@ -62,12 +73,49 @@ class MemoryEventLog:
                 positions.append(self._last)
         return AppendResult.of(positions)
 
+    def read_records(self, after: int = 0,
+                     limit: int | None = None) -> list[tuple[int, LogRecord]]:
+        with self._lock:
+            self._check_open()
+            events: list[tuple[int, LogRecord]] = list(self._read_events(after, limit))
+            start = bisect.bisect_right(self._record_positions, after)
+            stop = len(self._record_positions) if limit is None else start + max(limit, 0)
+            others: list[tuple[int, LogRecord]] = [
+                (position, record) for position, (record, _) in zip(
+                    self._record_positions[start:stop], self._records[start:stop],
+                    strict=True)]
+        merged = list(heapq.merge(events, others, key=lambda entry: entry[0]))
+        return merged if limit is None else merged[:max(limit, 0)]
+
+    def iterate_records(
+        self, after: int = 0, batch: int = DEFAULT_ITERATE_BATCH
+    ) -> Iterator[tuple[int, LogRecord]]:
+        return iterate_pages(self.read_records, after, batch)
+
+    def prune_impressions(self, created_before: float) -> int:
+        with self._lock:
+            self._check_open()
+            return self._keep_records(lambda record, created: not (
+                isinstance(record, Impression) and created < created_before))
+
+    def _keep_records(self, keep: Callable[[LogRecord, float], bool]) -> int:
+        """Keep the non-event records ``keep`` says yes to; return how many went."""
+        kept = [(position, entry) for position, entry
+                in zip(self._record_positions, self._records, strict=True) if keep(*entry)]
+        dropped = len(self._records) - len(kept)
+        self._record_positions = [position for position, _ in kept]
+        self._records = [entry for _, entry in kept]
+        return dropped
+
     def read(self, after: int = 0, limit: int | None = None) -> list[tuple[int, Event]]:
         with self._lock:
             self._check_open()
-            start = bisect.bisect_right(self._positions, after)
-            stop = len(self._positions) if limit is None else start + max(limit, 0)
-            return list(zip(self._positions[start:stop], self._events[start:stop], strict=True))
+            return self._read_events(after, limit)
+
+    def _read_events(self, after: int, limit: int | None) -> list[tuple[int, Event]]:
+        start = bisect.bisect_right(self._positions, after)
+        stop = len(self._positions) if limit is None else start + max(limit, 0)
+        return list(zip(self._positions[start:stop], self._events[start:stop], strict=True))
 
     def iterate(
         self, after: int = 0, batch: int = DEFAULT_ITERATE_BATCH
@@ -95,6 +143,8 @@ class MemoryEventLog:
             self._positions = [p for p, _ in kept]
             self._events = [e for _, e in kept]
             self._quarantine = [r for r in self._quarantine if marker not in r.raw]
+            self._keep_records(lambda record, _: not (
+                isinstance(record, Impression) and record.user == user))
             return erased
 
     def quarantine(self, records: Sequence[tuple[str, str, str]]) -> None:

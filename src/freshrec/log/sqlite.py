@@ -18,7 +18,7 @@ Threads share one connection behind a lock (see :mod:`freshrec._sqlite`); for
 many concurrent small appends wrap the log in
 :class:`~freshrec.log.group_commit.GroupCommitLog`.
 
->>> from freshrec.records import Event
+>>> from freshrec.records import Event, Impression, Item
 >>> log = SQLiteEventLog(":memory:")
 >>> e = Event(user="u1", item="i1", type="view", timestamp=0.0, id="e1")
 >>> log.append([e, e]).positions
@@ -30,23 +30,27 @@ True
 
 from __future__ import annotations
 
+import heapq
 import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import msgspec
 
 from freshrec._sqlite import MAX_INTEGER, SQLiteDatabase
 from freshrec.log.base import (
     DEFAULT_ITERATE_BATCH,
+    RECORD_KINDS,
     AppendResult,
+    LogRecord,
     QuarantinedRecord,
     iterate_pages,
     truncate_raw,
     user_marker,
 )
-from freshrec.records import Event
+from freshrec.records import Event, Impression, Item
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -60,6 +64,15 @@ CREATE TABLE IF NOT EXISTS events (
     session   TEXT
 );
 CREATE INDEX IF NOT EXISTS events_user ON events (user);
+-- The records other than events that the models learn from, in the same positions.
+CREATE TABLE IF NOT EXISTS records (
+    position  INTEGER PRIMARY KEY,
+    kind      TEXT NOT NULL,                      -- impression | item
+    user      TEXT,                               -- an impression's user (for erasure)
+    payload   BLOB NOT NULL,                      -- the record, msgpack
+    created   REAL NOT NULL                       -- wall time, for retention
+);
+CREATE INDEX IF NOT EXISTS records_user ON records (user);
 CREATE TABLE IF NOT EXISTS quarantine (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     kind    TEXT NOT NULL,
@@ -75,6 +88,13 @@ _INSERT = (
 )
 _STORED_IDS = "SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))"
 _LAST = "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
+# Records take positions from the events' sequence, which only an events insert moves.
+_MOVE_LAST = "UPDATE sqlite_sequence SET seq = ? WHERE name = 'events'"
+_FIRST_LAST = "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)"
+_INSERT_RECORD = ("INSERT INTO records (position, kind, user, payload, created) "
+                  "VALUES (?, ?, ?, ?, ?)")
+_READ_RECORDS = ("SELECT position, kind, payload FROM records WHERE position > ? "
+                 "ORDER BY position LIMIT ?")
 _READ = (
     "SELECT position, user, item, type, value, timestamp, id, session FROM events "
     "WHERE position > ? ORDER BY position LIMIT ?"
@@ -92,16 +112,26 @@ class SQLiteEventLog:
         self.path = str(path)
         self._db = SQLiteDatabase(path, SCHEMA, secure_delete=True)
 
-    def append(self, events: Sequence[Event]) -> AppendResult:
+    def append(self, events: Sequence[LogRecord]) -> AppendResult:
         if not events:
             return AppendResult.of([])
-        ids = [event.id for event in events if event.id is not None]
+        ids = [event.id for event in events if isinstance(event, Event) and event.id is not None]
         positions: list[int | None] = []
         with self._db.transaction() as conn:
             seen = _stored_ids(conn, ids)
-            (last,) = conn.execute(_LAST).fetchone() or (0,)
-            rows = []
+            row = conn.execute(_LAST).fetchone()
+            first = row is None
+            last = 0 if row is None else int(row[0])
+            rows, others = [], []
+            now = time.time()
             for event in events:
+                if not isinstance(event, Event):
+                    last += 1
+                    positions.append(last)
+                    others.append((last, RECORD_KINDS[type(event)],
+                                   event.user if isinstance(event, Impression) else None,
+                                   _encode_record(event), now))
+                    continue
                 if event.id is not None:
                     if event.id in seen:
                         positions.append(None)
@@ -113,21 +143,53 @@ class SQLiteEventLog:
                              event.value, event.timestamp, event.session))
             if rows:
                 conn.executemany(_INSERT, rows)
+            if others:
+                conn.executemany(_INSERT_RECORD, others)
+                # Only an events insert moves the sequence on by itself.
+                conn.execute(_FIRST_LAST if first and not rows else _MOVE_LAST, (last,))
         return AppendResult.of(positions)
 
     def read(self, after: int = 0, limit: int | None = None) -> list[tuple[int, Event]]:
         with self._db.reading() as conn:
             rows = conn.execute(_READ, (after, -1 if limit is None else max(limit, 0)))
-            return [
-                (position, Event(user=user, item=item, type=kind, timestamp=timestamp,
-                                 value=value, id=event_id, session=session))
-                for position, user, item, kind, value, timestamp, event_id, session in rows
-            ]
+            return [(position, _event(*row)) for position, *row in rows]
 
     def iterate(
         self, after: int = 0, batch: int = DEFAULT_ITERATE_BATCH
     ) -> Iterator[tuple[int, Event]]:
         return iterate_pages(self.read, after, batch)
+
+    def read_records(self, after: int = 0,
+                     limit: int | None = None) -> list[tuple[int, LogRecord]]:
+        bound = -1 if limit is None else max(limit, 0)
+        with self._db.reading() as conn:
+            # One read transaction: another process's append between the two queries
+            # could otherwise show its records without its events, and a learner that
+            # moved past them would never see those events.
+            conn.execute("BEGIN")
+            try:
+                events: list[tuple[int, LogRecord]] = [
+                    (position, _event(*row)) for position, *row
+                    in conn.execute(_READ, (after, bound))]
+                others = [(position, _decode_record(kind, payload)) for position, kind, payload
+                          in conn.execute(_READ_RECORDS, (after, bound))]
+            finally:
+                conn.execute("COMMIT")
+        if not others:
+            return events
+        merged = list(heapq.merge(events, others, key=lambda entry: entry[0]))
+        return merged if limit is None else merged[:bound]
+
+    def iterate_records(
+        self, after: int = 0, batch: int = DEFAULT_ITERATE_BATCH
+    ) -> Iterator[tuple[int, LogRecord]]:
+        return iterate_pages(self.read_records, after, batch)
+
+    def prune_impressions(self, created_before: float) -> int:
+        with self._db.transaction() as conn:
+            return int(conn.execute(
+                "DELETE FROM records WHERE kind = 'impression' AND created < ?",
+                (created_before,)).rowcount)
 
     def last_position(self) -> int:
         with self._db.reading() as conn:
@@ -141,6 +203,7 @@ class SQLiteEventLog:
     def erase_user(self, user: str) -> int:
         with self._db.transaction() as conn:
             erased = conn.execute("DELETE FROM events WHERE user = ?", (user,)).rowcount
+            conn.execute("DELETE FROM records WHERE user = ?", (user,))
             conn.execute("DELETE FROM quarantine WHERE instr(raw, ?) > 0", (user_marker(user),))
         self._db.truncate_wal()  # the WAL still holds the pages as they were
         return int(erased)
@@ -173,6 +236,20 @@ class SQLiteEventLog:
 
 
 _encode_json = msgspec.json.Encoder().encode
+_encode_record = msgspec.msgpack.Encoder().encode
+_RECORD_DECODERS: dict[str, msgspec.msgpack.Decoder[Any]] = {
+    "impression": msgspec.msgpack.Decoder(Impression), "item": msgspec.msgpack.Decoder(Item)}
+
+
+def _event(user: str, item: str, kind: str, value: float | None, timestamp: float,
+           event_id: str | None, session: str | None) -> Event:
+    return Event(user=user, item=item, type=kind, timestamp=timestamp, value=value,
+                 id=event_id, session=session)
+
+
+def _decode_record(kind: str, payload: bytes) -> Impression | Item:
+    decoded: Impression | Item = _RECORD_DECODERS[kind].decode(payload)
+    return decoded
 
 
 def _stored_ids(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
