@@ -55,6 +55,7 @@ from typing import Any
 import msgspec
 import numpy as np
 from rich.console import Console
+from threadpoolctl import threadpool_limits
 
 from _load import percentiles
 from _server import Report, header
@@ -721,6 +722,7 @@ def impression_write_s(folder: Path, size: int, records: int = REQUESTS_PER_S,
 # -- a replica's memory, in a fresh process -------------------------------------------
 def replica_probe(snapshot: Path, events_path: Path) -> None:
     """Print the RSS of a process holding one replica, and what a fork of it owns."""
+    threadpool_limits(1)
     before = current_rss_mb()
     engine = Engine.restore(snapshot.read_bytes())
     engine.learner.inline_flush = False
@@ -824,6 +826,7 @@ def main() -> None:
     if args.replica_probe:
         replica_probe(*args.replica_probe)
         return
+    threadpool_limits(1)  # as `freshrec serve` runs: one BLAS thread
     console = Console(width=150)
     header(console, "freshrec design benchmark: how N workers get the model state")
     console.print(f"[yellow]note:[/] {os.cpu_count()} vCPUs shared with other work (load "
