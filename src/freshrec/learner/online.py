@@ -1,4 +1,9 @@
-"""The online learner: the one writer of the model state, one event at a time.
+"""The online learner: the one writer of the model state, one record at a time.
+
+Everything it learns from is a record (an item, an event, an impression), applied in
+order, and everything it keeps between records is in the state: the state after N
+records is a function of the records alone, so a snapshot plus the records after it
+rebuild it exactly.
 
 Order matters inside :meth:`OnlineLearner.learn_one`: the rankers learn first,
 from what the user was shown before acting, then the counts and vectors absorb the
