@@ -5,7 +5,10 @@ It wires the straight line of the event path together: the
 :class:`~freshrec.models.state.ModelState`, the
 :class:`~freshrec.learner.retrain.Retrainer` replaces its collaborative part
 in the background, and the :class:`~freshrec.serving.recommender.Recommender`
-reads it. One re-entrant lock keeps a request from reading half an update.
+reads it without ever writing it. Everything the models learn from arrives as a
+record applied in order (:meth:`Engine.add_item`, :meth:`Engine.learn_one`,
+:meth:`Engine.learn_impression`), so a snapshot plus the records after it rebuild
+the same state. One re-entrant lock keeps a request from reading half an update.
 
 >>> from freshrec.records import Event, Item
 >>> engine = Engine()
@@ -27,13 +30,15 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 from freshrec.config import EngineConfig
 from freshrec.errors import UnknownItem
 from freshrec.learner.online import OnlineLearner
 from freshrec.learner.retrain import Retrainer
-from freshrec.models.features import Context, session_context, user_context
+from freshrec.models.features import Context, item_side, session_context, user_context
 from freshrec.models.state import ModelState
-from freshrec.records import Event, Item
+from freshrec.records import Event, Impression, Item
 from freshrec.serving.fallback import CircuitBreaker
 from freshrec.serving.recommender import Recommender
 from freshrec.serving.results import Filters, Recommendation
@@ -70,6 +75,23 @@ class Engine:
         """Add or update a catalog item; a new item is recommendable at once."""
         with self.lock:
             self.learner.add_item(item)
+
+    def add_items(self, items: Iterable[Item]) -> None:
+        """Add or update several items, rebuilding the signals every request shares once
+        for all of them rather than once each (catalog batches)."""
+        with self.lock:
+            added = [self.learner.add_item(item, refresh=False) for item in items]
+            if added:
+                item_side(self.state)
+
+    def learn_impression(self, record: Impression) -> None:
+        """Apply what a request showed (from :meth:`rank`), to learn from the next choice.
+
+        Records are applied in log order, between the events, like everything else the
+        models learn from.
+        """
+        with self.lock:
+            self.learner.learn_impression(record)
 
     def learn_one(self, event: Event) -> None:
         """Fold one event into every model; the next request reflects it."""
@@ -108,7 +130,7 @@ class Engine:
         with self.lock:
             for position, record in enumerate(records):
                 if isinstance(record, Item):
-                    added.append(self.learner.add_item(record, encode=False))
+                    added.append(self.learner.add_item(record, encode=False, refresh=False))
                     continue
                 if seen == bulk_until:
                     tail = records[position:]
@@ -125,10 +147,13 @@ class Engine:
                 self.add_item(record)
                 continue
             # A request before the user acts at each new moment (once per basket when
-            # a basket's lines share a time), as live traffic would make.
+            # a basket's lines share a time), as live traffic would make, through the
+            # path the service takes: rank, log the impression, apply it, then the event.
             if shown.get(record.user) != record.timestamp:
                 shown[record.user] = record.timestamp
-                self.recommend(record.user, k=10, filters=NATURAL)
+                _, impression = self.rank(record.user, k=10, filters=NATURAL)
+                if impression is not None:
+                    self.learn_impression(impression)
             self.learn_one(record)
         if tail:
             self.retrainer.train()
@@ -146,57 +171,67 @@ class Engine:
     def forget_user(self, user_id: str) -> bool:
         """Forget a user's profile and vector (erasure); True if the user was known."""
         with self.lock:
-            self.learner.first_visits.pop(user_id, None)
+            memory = self.state.memory
+            memory.first_visits.pop(user_id, None)
             index = self.state.users.get(user_id)
             if index is None:
                 return False
             self.state.users.forget(user_id)
             self.state.als.forget_user(index)
-            self.learner.dirty_users.discard(index)
-            self.learner.impressions.pop(index, None)
+            memory.dirty_users.discard(index)
+            memory.impressions.pop(index, None)
             return True
 
     def settle(self, chunk: int = 32) -> None:
-        """Re-solve the vectors of users and items behind their events (background work),
-        a few at a time so that requests are not held up behind the whole backlog."""
-        with self.lock:
-            users = list(self.learner.dirty_users)
-        for start in range(0, len(users), chunk):
-            with self.lock:
-                for user in users[start:start + chunk]:
-                    self.learner.fold_in_user(user)
-            time.sleep(0)
-        with self.lock:
-            items = list(self.learner.dirty_items)
-            self.learner.dirty_items.clear()
-            self.state.als.refresh_user_gram()
-        for start in range(0, len(items), chunk):
-            with self.lock:
-                self.learner.fold_in_items(items[start:start + chunk])
-            time.sleep(0)
-        with self.lock:
-            self.state.als.refresh_item_gram()
+        """Nothing to do any more; kept for callers that still call it on a timer.
+
+        Vectors behind their events used to be re-solved here, whenever a timer fired,
+        which made the state depend on when that was. The learner now re-solves them
+        every ``item_batch_size`` dirty items (a position in the log), and a request
+        solves a stale user's vector on the fly without storing it.
+        """
 
     # -- serving ---------------------------------------------------------------------
+    def rank(self, user_id: str, k: int = 10, filters: Filters = NO_FILTERS
+             ) -> tuple[list[Recommendation], Impression | None]:
+        """Top ``k`` for a user, and what the rankers must learn it showed; reads only.
+
+        The impression is ``None`` when there is nothing to learn from: no candidates,
+        or a list cut by an explicit exclude list or a category, which is not what the
+        user would naturally be shown (learning from it would skew the rankers). The
+        caller logs it and the learner applies it with :meth:`learn_impression`.
+        """
+        with self.lock:
+            state = self.state
+            context = user_context(state, user_id)
+            if context.user is not None:
+                context.vector = self.learner.current_user_vector(context.user)
+            ranked = self.recommender.rank(self.chain, context, k, filters)
+            natural = not filters.exclude and filters.category is None
+            if ranked.impression is None or not natural:
+                return ranked.items, None
+            candidates, features = ranked.impression
+            ids = state.items.ids
+            record = Impression(
+                user=user_id, timestamp=state.clock, items=tuple(ids[i] for i in candidates),
+                features=np.ascontiguousarray(features, dtype=np.float32).tobytes(),
+                n_features=features.shape[1], cold=context.user is None or not context.recent,
+                first_visit=context.user is None)
+            return ranked.items, record
+
     def recommend(self, user_id: str, k: int = 10,
                   filters: Filters = NO_FILTERS) -> list[Recommendation]:
-        """Top ``k`` for a user; an unknown user gets trending items, never an error."""
+        """Top ``k`` for a user; an unknown user gets trending items, never an error.
+
+        The in-process convenience: :meth:`rank`, then the engine applies its own
+        impression at once (in a library the engine is its own log). A service logs
+        the impression instead and lets its learner apply it in log order.
+        """
         with self.lock:
-            index = self.state.users.get(user_id)
-            if index is not None:
-                self.learner.fold_in_user(index)
-            context = user_context(self.state, user_id)
-            ranked = self.recommender.rank(self.chain, context, k, filters)
-            # A list cut by an explicit exclude list or a category is not what the user
-            # would naturally be shown; learning from it would skew the rankers.
-            natural = not filters.exclude and filters.category is None
-            if ranked.impression is not None and natural:
-                if context.user is not None:
-                    self.learner.remember_impression(context.user, *ranked.impression,
-                                                     cold=not context.recent)
-                else:
-                    self.learner.remember_first_visit(user_id, *ranked.impression)
-            return ranked.items
+            items, impression = self.rank(user_id, k, filters)
+            if impression is not None:
+                self.learner.learn_impression(impression)
+            return items
 
     def recommend_for_session(self, recent_items: Sequence[str], k: int = 10,
                               filters: Filters = NO_FILTERS) -> list[Recommendation]:

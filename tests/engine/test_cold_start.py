@@ -8,7 +8,7 @@ from freshrec.engine import Engine
 from freshrec.records import Event, Item
 from freshrec.serving.results import Filters
 
-from .shops import GARDEN, KITCHEN
+from .shops import GARDEN, KITCHEN, catalog, history, small_config
 
 
 def test_new_item_gets_a_vector_from_its_text(trained: Engine) -> None:
@@ -41,14 +41,17 @@ def test_new_item_can_be_recommended_before_anyone_touched_it(trained: Engine) -
     assert dict((r.item, r.source) for r in answer)["g-new"] == "content"
 
 
-def test_new_item_vector_moves_with_its_first_events(trained: Engine) -> None:
+def test_new_item_vector_moves_with_its_first_events() -> None:
+    # Item vectors are re-solved every ``item_batch_size`` dirty items, by position:
+    # with batches of one, each event's item is re-solved as it is learned.
+    trained = Engine(small_config(item_batch_size=1))
+    trained.fit([*catalog(), *history()])
     trained.add_item(Item(id="odd", title="unrelated words entirely", timestamp=2e6))
     index = trained.state.items.get("odd")
     before = trained.state.als.item_factors[index].copy()
     for n in range(6):
         trained.learn_one(Event(user=f"g-user{n}", item="odd", type="purchase",
                                 timestamp=2e6 + n))
-    trained.settle()
     after = trained.state.als.item_factors[index]
     garden_user = trained.state.als.user_vector(trained.state.users.get("g-user0"))
     assert float(after @ garden_user) > float(before @ garden_user)

@@ -1,4 +1,9 @@
-"""The online learner: the one writer of the model state, one event at a time.
+"""The online learner: the one writer of the model state, one record at a time.
+
+Everything it learns from is a record (an item, an event, an impression), applied in
+order, and everything it keeps between records is in the state: the state after N
+records is a function of the records alone, so a snapshot plus the records after it
+rebuild it exactly.
 
 Order matters inside :meth:`OnlineLearner.learn_one`: the rankers learn first,
 from what the user was shown before acting, then the counts and vectors absorb the
@@ -8,15 +13,15 @@ event, so the next request reflects it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from freshrec.models.content import content_document
 from freshrec.models.features import FEATURES, item_side, item_side_interval
+from freshrec.models.memory import LearnerMemory, Shown
 from freshrec.models.state import ModelState
-from freshrec.records import Event, Item
+from freshrec.records import Event, Impression, Item
 
 Array = np.ndarray[Any, Any]
 SEEN = FEATURES.index("seen")
@@ -26,15 +31,6 @@ candidate's features (~150 x 19 float32, ~12 KB), so this bounds them near 250 M
 impression only teaches within ``impression_ttl`` of being shown anyway."""
 MAX_FIRST_VISITS = 10_000
 """Unknown users whose first impression is kept until their first event."""
-
-
-@dataclass
-class Impression:
-    timestamp: float
-    candidates: Array
-    features: Array
-    cold: bool = False
-    """Shown to someone with no items yet: it teaches the cold ranker."""
 
 
 def document(state: ModelState, index: int) -> str:
@@ -51,28 +47,45 @@ class OnlineLearner:
 
     def __init__(self, state: ModelState) -> None:
         self.state = state
-        self.dirty_items: set[int] = set()
-        self.dirty_users: set[int] = set()
-        """Users whose vector is behind their events: folded in before their next request."""
         self.inline_flush = True
-        """Re-solve item vectors inside ``learn_one`` every ``item_batch_size`` events; a
-        service turns this off and calls :meth:`flush_items` from a background thread."""
-        self.touched_users: set[int] = set()
-        """Users and items changed since the last full training started (to re-apply)."""
-        self.touched_items: set[int] = set()
-        self._rng = np.random.default_rng(state.config.random_state)
-        # Its own stream, so that teaching the discovery ranker leaves the general
-        # ranker's negatives exactly as they would be without it.
-        self._discovery_rng = np.random.default_rng([state.config.random_state, 1])
-        self._cold_rng = np.random.default_rng([state.config.random_state, 2])
-        self.impressions: OrderedDict[int, Impression] = OrderedDict()
-        self.first_visits: OrderedDict[str, Impression] = OrderedDict()
-        """What unknown users were shown, by id: they have no index before their first
-        event, and that first choice is the only lesson the cold ranker gets."""
+        """Kept so that callers that switch it off still run; ignored: vectors are
+        re-solved every ``item_batch_size`` dirty items, inside :meth:`learn_one`, so that
+        the state after N records is a function of the records alone."""
 
-    def add_item(self, item: Item, *, encode: bool = True) -> int:
+    # The learner's memory lives in the state (snapshotted with it); these read it.
+    @property
+    def memory(self) -> LearnerMemory:
+        return self.state.memory
+
+    @property
+    def impressions(self) -> OrderedDict[int, Shown]:
+        return self.state.memory.impressions
+
+    @property
+    def first_visits(self) -> OrderedDict[str, Shown]:
+        return self.state.memory.first_visits
+
+    @property
+    def dirty_users(self) -> set[int]:
+        return self.state.memory.dirty_users
+
+    @property
+    def dirty_items(self) -> set[int]:
+        return self.state.memory.dirty_items
+
+    @property
+    def touched_users(self) -> set[int]:
+        return self.state.memory.touched_users
+
+    @property
+    def touched_items(self) -> set[int]:
+        return self.state.memory.touched_items
+
+    def add_item(self, item: Item, *, encode: bool = True, refresh: bool = True) -> int:
         """Upsert an item; ``encode=False`` defers its text encoding to
-        :meth:`encode_items` (bulk loading encodes many items in one call)."""
+        :meth:`encode_items` (bulk loading encodes many items in one call), and
+        ``refresh=False`` the rebuild of the item-side signals to the caller (once per
+        batch): requests never keep one they had to build."""
         state = self.state
         timestamp = item.timestamp if item.timestamp is not None else state.clock
         is_new = state.items.get(item.id) is None
@@ -84,6 +97,8 @@ class OnlineLearner:
         if state.projection.fitted:
             untouched = not state.item_users.of(index)[0].size
             self._set_content_prior(index, replace=is_new or untouched)
+        if refresh:
+            item_side(state)
         return index
 
     def encode_items(self, indices: list[int]) -> None:
@@ -112,11 +127,12 @@ class OnlineLearner:
         self.touched_users.add(user)
         self.touched_items.add(item)
         if fold_in and state.als.trained:
-            # Re-solving the user's vector waits for their next request (or the next
-            # item batch): a burst of their events then costs one solve, not one each.
+            # Re-solving the user's vector waits for the next item batch; until then a
+            # request solves it on the fly (without storing it): a burst of their events
+            # then costs one stored solve, not one each.
             self.dirty_users.add(user)
             self.dirty_items.add(item)
-            if self.inline_flush and len(self.dirty_items) >= state.config.item_batch_size:
+            if len(self.dirty_items) >= state.config.item_batch_size:
                 self.flush_items()
         if fold_in and state.events_seen % item_side_interval(state.events_seen) == 0:
             # The writer refreshes the signals every request shares (half a millisecond
@@ -129,6 +145,17 @@ class OnlineLearner:
             self.dirty_users.discard(user)
             profile = self.state.users.profiles[user]
             self.state.als.fold_in_user(user, profile.seen(), profile.confidence[: profile.n])
+
+    def current_user_vector(self, user: int) -> Array | None:
+        """The user's vector as :meth:`fold_in_user` would leave it, without storing it:
+        what a request reads."""
+        als = self.state.als
+        if user in self.dirty_users:
+            profile = self.state.users.profiles[user]
+            vector = als.solved_user(user, profile.seen(), profile.confidence[: profile.n])
+            if vector is not None:
+                return vector
+        return als.user_vector(user)
 
     def flush_users(self) -> None:
         for user in list(self.dirty_users):
@@ -150,15 +177,39 @@ class OnlineLearner:
             users, confidence = state.item_users.of(item)
             state.als.fold_in_item(item, users, confidence)
 
+    def learn_impression(self, record: Impression) -> None:
+        """Apply an impression record: remember what was shown, to learn from the next
+        choice. Items no longer in the catalog are dropped with their rows; a user the
+        model no longer knows (erased) teaches nothing."""
+        state = self.state
+        rows = np.frombuffer(record.features, dtype=np.float32).reshape(-1, record.n_features)
+        if rows.shape[0] != len(record.items):
+            raise ValueError(f"impression of {record.user!r}: {len(record.items)} items but "
+                             f"{rows.shape[0]} feature rows")
+        indices = [state.items.get(item) for item in record.items]
+        known = [n for n, index in enumerate(indices) if index is not None]
+        candidates = np.array([indices[n] for n in known], dtype=np.int64)
+        if len(known) < len(indices):
+            rows = rows[known]
+        if record.first_visit:
+            self.remember_first_visit(record.user, candidates, rows, timestamp=record.timestamp)
+            return
+        user = state.users.get(record.user)
+        if user is not None:
+            self.remember_impression(user, candidates, rows, cold=record.cold,
+                                     timestamp=record.timestamp)
+
     def remember_impression(self, user: int, candidates: Array, features: Array,
-                            *, cold: bool = False) -> None:
+                            *, cold: bool = False, timestamp: float | None = None) -> None:
         """What ``user`` was just shown (every candidate the ranker ordered, with features)."""
-        self.impressions[user] = Impression(self.state.clock, candidates, features, cold)
+        when = self.state.clock if timestamp is None else timestamp
+        self.impressions[user] = Shown(when, candidates, features, cold)
         self.impressions.move_to_end(user)
         while len(self.impressions) > MAX_IMPRESSIONS:
             self.impressions.popitem(last=False)
 
-    def remember_first_visit(self, user_id: str, candidates: Array, features: Array) -> None:
+    def remember_first_visit(self, user_id: str, candidates: Array, features: Array,
+                             *, timestamp: float | None = None) -> None:
         """What an unknown user was just shown, until their first event (or eviction)."""
         last = next(reversed(self.first_visits.values()), None)
         if (last is not None and np.array_equal(last.candidates, candidates)
@@ -166,7 +217,8 @@ class OnlineLearner:
             # Everyone without items is shown the same list until the shared signals
             # move: keep one copy, so many visitors cost little memory.
             candidates, features = last.candidates, last.features
-        self.first_visits[user_id] = Impression(self.state.clock, candidates, features, True)
+        when = self.state.clock if timestamp is None else timestamp
+        self.first_visits[user_id] = Shown(when, candidates, features, True)
         self.first_visits.move_to_end(user_id)
         while len(self.first_visits) > MAX_FIRST_VISITS:
             self.first_visits.popitem(last=False)
@@ -188,12 +240,12 @@ class OnlineLearner:
         if hit.size == 0 or others.size == 0:
             return
         if shown.cold:
-            sampled = self._cold_rng.choice(others, min(config.ranker_negatives, others.size),
+            sampled = self.memory.cold_rng.choice(others, min(config.ranker_negatives, others.size),
                                             replace=False)
             self.state.cold_ranker.learn_one(shown.features[hit[0]].astype(np.float64),
                                              shown.features[sampled].astype(np.float64))
             return
-        sampled = self._rng.choice(others, min(config.ranker_negatives, others.size),
+        sampled = self.memory.rng.choice(others, min(config.ranker_negatives, others.size),
                                    replace=False)
         rows = shown.features[np.concatenate([hit[:1], sampled])].astype(np.float64)
         if config.tree_ranker:  # the log only feeds the trees
@@ -206,7 +258,7 @@ class OnlineLearner:
         if new[hit[0]]:
             others = others[new[others]]
             if others.size:
-                sampled = self._discovery_rng.choice(
+                sampled = self.memory.discovery_rng.choice(
                     others, min(config.ranker_negatives, others.size), replace=False)
                 self.state.discovery_ranker.learn_one(
                     rows[0], shown.features[sampled].astype(np.float64))

@@ -135,8 +135,8 @@ class Retrainer:
                 replace = not has_events[index] or not state.als.has_item[index]
                 state.als.set_prior(index, vectors[index], replace_factors=replace)
         learner = self.learner
-        learner.dirty_users |= learner.touched_users
-        learner.dirty_items |= learner.touched_items
+        learner.dirty_users.update(learner.touched_users)
+        learner.dirty_items.update(learner.touched_items)
         learner.flush_items()
         learner.touched_users.clear()
         learner.touched_items.clear()

@@ -188,16 +188,25 @@ class OnlineALS:
         if not self.trained:
             return
         self._ensure_users(user + 1)
+        vector = self.solved_user(user, items, confidence)
+        if vector is not None:
+            self.user_factors[user] = vector
+            self.has_user[user] = True
+
+    def solved_user(self, user: int, items: Vector, confidence: Vector) -> Vector | None:
+        """The vector :meth:`fold_in_user` would store, without storing it (a request
+        reads the model and never writes it); ``None`` when there is nothing to solve from."""
+        if not self.trained:
+            return None
         known = items < self.item_factors.shape[0]
         items, confidence = items[known], confidence[known]
         usable = self.has_item[items]
         if not usable.any():
-            return
-        start = self.user_factors[user] if self.has_user[user] else None
+            return None
+        start = self.user_vector(user)
         vector = solve_factor(self.item_factors, self.item_gram, items[usable], confidence[usable],
                               self.regularization, self.alpha, start, self.cg_steps)
-        self.user_factors[user] = vector
-        self.has_user[user] = True
+        return vector.astype(np.float32, copy=False)
 
     def fold_in_item(self, item: int, users: Vector, confidence: Vector) -> None:
         """Re-solve one item's vector from its users, pulled towards its content prior."""

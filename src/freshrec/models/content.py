@@ -19,6 +19,8 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import normalize
 
+from freshrec.models._arrays import grown
+
 Matrix: TypeAlias = sp.csr_matrix
 _NON_WORD = re.compile(r"\W+")
 
@@ -120,7 +122,14 @@ class ContentIndex:
             self.documents[index] = document
             row = rows[position]
             self._overlay[index] = (row.indices.astype(np.int32), row.data.astype(np.float32))
-        self._overlay_mask = None
+        # The writer keeps the mask current: a request reads the state, never fills it in.
+        mask = getattr(self, "_overlay_mask", None)
+        if mask is None:
+            mask = self._overlay_mask_now()
+        else:
+            mask = grown(mask, max(indices) + 1)
+            mask[list(indices)] = True
+        self._overlay_mask = mask
 
     def encode(self, documents: Sequence[str]) -> Matrix:
         """Rows for ``documents`` with the current IDF (slow: call it outside any lock)."""
@@ -131,16 +140,19 @@ class ContentIndex:
         self._base = rows.tocsr()
         for index in [i for i in self._overlay if i < rows.shape[0]]:
             del self._overlay[index]
-        self._overlay_mask = None
+        self._overlay_mask = self._overlay_mask_now()
+
+    def _overlay_mask_now(self) -> np.ndarray[Any, Any]:
+        mask = np.zeros(max(self._overlay, default=-1) + 1, dtype=bool)
+        mask[list(self._overlay)] = True
+        return mask
 
     def _overlaid(self, items: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         """True for each of ``items`` whose row lives in the overlay (one array lookup,
         not one dict lookup per item: requests ask for hundreds)."""
         mask = getattr(self, "_overlay_mask", None)  # absent in snapshots of older versions
         if mask is None:
-            mask = np.zeros(max(self._overlay, default=-1) + 1, dtype=bool)
-            mask[list(self._overlay)] = True
-            self._overlay_mask = mask
+            mask = self._overlay_mask_now()
         out = np.zeros(items.shape[0], dtype=bool)
         inside = items < mask.shape[0]
         out[inside] = mask[items[inside]]

@@ -157,6 +157,13 @@ class ItemSide:
             return np.nan_to_num(np.exp2(-age / self.half_life))
         return np.log1p(self.raw[name][items])
 
+    def __getstate__(self) -> dict[str, Any]:
+        # ``_full`` is filled by requests from the rest: a snapshot need not carry it,
+        # and leaving it out keeps the snapshot of a state independent of its readers.
+        saved = self.__dict__.copy()
+        saved["_full"] = {}
+        return saved
+
     def full(self, name: str) -> Array:
         """Signal ``name`` of every item (computed on first use after a refresh)."""
         values = self._full.get(name)
@@ -176,11 +183,18 @@ def _item_side_key(state: ModelState) -> tuple[int, int, int]:
             state.items.version)
 
 
-def item_side(state: ModelState) -> ItemSide:
+def item_side(state: ModelState, *, keep: bool = True) -> ItemSide:
+    """The item-side signals, rebuilt when the state has moved past the kept ones.
+
+    Only the learner keeps a rebuilt one (``keep=True``), at positions the records fix;
+    a request (``keep=False``) that finds it stale builds its own and leaves the state
+    as it was, so that what later requests see does not depend on when earlier ones ran.
+    """
     cached: ItemSide | None = getattr(state, "_item_side", None)
     if cached is None or cached.key != _item_side_key(state):
         cached = ItemSide(state)
-        state._item_side = cached  # type: ignore[attr-defined]
+        if keep:
+            state._item_side = cached  # type: ignore[attr-defined]
     return cached
 
 
@@ -191,7 +205,7 @@ class Signals:
         self.state = state
         self.context = context
         self.n = len(state.items)
-        self.shared = item_side(state)
+        self.shared = item_side(state, keep=False)
 
     @cached_property
     def als(self) -> Array:

@@ -40,6 +40,13 @@ class ItemIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Category masks are filled in by requests from ``_categories``: a snapshot does
+        # not carry them, so that it is the same however many requests came before it.
+        saved = self.__dict__.copy()
+        saved["_masks"] = {}
+        return saved
+
     def get(self, item_id: str) -> int | None:
         return self.position.get(item_id)
 

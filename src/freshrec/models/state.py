@@ -15,6 +15,7 @@ from freshrec.models.content import ContentEncoder, ContentIndex, ContentProject
 from freshrec.models.cooccurrence import ItemCooccurrence
 from freshrec.models.features import N_FEATURES, PRIOR_WEIGHTS
 from freshrec.models.items import ItemIndex
+from freshrec.models.memory import LearnerMemory
 from freshrec.models.ranker import OnlineRanker, SampleLog, TreeRanker
 from freshrec.models.trending import Trending
 from freshrec.models.users import UserIndex
@@ -88,6 +89,9 @@ class ModelState:
     people chose after such a request, where only item-side signals exist."""
     tree_ranker: TreeRanker = field(init=False)
     samples: SampleLog = field(init=False)
+    memory: LearnerMemory = field(init=False)
+    """The learner's own memory (impressions, stale vectors, random streams): replaying
+    the records after a snapshot must continue from it, so it is snapshotted too."""
     clock: float = 0.0
     """Latest timestamp seen: decay and freshness are measured in data time."""
     events_seen: int = 0
@@ -98,6 +102,8 @@ class ModelState:
         for name in ("discovery_ranker", "cold_ranker"):
             if name not in saved:  # a snapshot from before it existed
                 setattr(self, name, copy.deepcopy(self.ranker))
+        if "memory" not in saved:  # the learner kept it outside the state: it was lost
+            self.memory = LearnerMemory(self.config.random_state)
 
     def __post_init__(self) -> None:
         c = self.config
@@ -118,3 +124,4 @@ class ModelState:
         self.cold_ranker = OnlineRanker(PRIOR_WEIGHTS, learning_rate=c.ranker_learning_rate)
         self.tree_ranker = TreeRanker(random_state=c.random_state)
         self.samples = SampleLog(N_FEATURES, c.sample_capacity)
+        self.memory = LearnerMemory(c.random_state)

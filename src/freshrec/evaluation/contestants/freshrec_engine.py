@@ -2,7 +2,9 @@
 
 The harness decides what to leave out, so the engine's own filters are switched
 off (``exclude_seen=False``, ``available_only=False``) and the harness's set is
-passed as ``exclude``.
+passed as ``exclude``. Each request goes the way the service's do: ``rank`` reads
+the model and returns the impression, which is applied as a record before the
+user's events.
 
 Like the service, the engine retrains in full on a schedule: here half as often as
 ``als-retrained`` or less (each week of data time, or every 10% of the stream), run
@@ -81,4 +83,8 @@ class FreshrecEngine:
 
     def recommend(self, user: str, k: int, exclude: Collection[str]) -> list[str]:
         filters = Filters(exclude_seen=False, available_only=False, exclude=frozenset(exclude))
-        return [rec.item for rec in self.engine.recommend(user, k, filters=filters)]
+        # The service's path: rank (reads only), then apply the impression it logs.
+        ranked, impression = self.engine.rank(user, k, filters=filters)
+        if impression is not None:
+            self.engine.learn_impression(impression)
+        return [rec.item for rec in ranked]
