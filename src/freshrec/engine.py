@@ -84,6 +84,15 @@ class Engine:
             if added:
                 item_side(self.state)
 
+    def apply(self, record: Item | Event | Impression) -> None:
+        """Apply one logged record, whatever its kind: what the learner does with the log."""
+        if isinstance(record, Event):
+            self.learn_one(record)
+        elif isinstance(record, Item):
+            self.add_item(record)
+        else:
+            self.learn_impression(record)
+
     def learn_impression(self, record: Impression) -> None:
         """Apply what a request showed (from :meth:`rank`), to learn from the next choice.
 

@@ -29,16 +29,6 @@ def small_engine_config() -> EngineConfig:
                         content_min_events=1, warmup_fraction=0.3, warmup_max_events=600)
 
 
-def apply(engine: Engine, record: Record) -> None:
-    """The learner: one logged record, whatever its kind."""
-    if isinstance(record, Item):
-        engine.add_item(record)
-    elif isinstance(record, Impression):
-        engine.learn_impression(record)
-    else:
-        engine.learn_one(record)
-
-
 def serve(engine: Engine, stream: list[Item | Event], log: list[Record]) -> None:
     """Run ``stream`` through ``engine`` as the service does, appending every record
     it learns from to ``log`` in the order it applies them."""
@@ -51,9 +41,9 @@ def serve(engine: Engine, stream: list[Item | Event], log: list[Record]) -> None
                 _, impression = engine.rank(user, k=10, filters=filters)
                 if impression is not None:
                     log.append(impression)
-                    apply(engine, impression)
+                    engine.apply(impression)
         log.append(record)
-        apply(engine, record)
+        engine.apply(record)
 
 
 def answers(engine: Engine, users: list[str]) -> list[list[tuple[str, float, str]]]:
@@ -87,7 +77,7 @@ def test_snapshot_plus_the_records_after_it_rebuild_the_live_engine(
     assert any(isinstance(r, Impression) and r.first_visit for r in after)
     assert any(isinstance(r, Impression) and not r.first_visit for r in after)
     for record in after:
-        apply(replica, record)
+        replica.apply(record)
 
     users = sorted({r.user for r in shop if isinstance(r, Event)})
     asked = [*users, "visitor-3", "nobody-ever"]

@@ -135,9 +135,11 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         filters = Filters(exclude_seen=exclude_seen, category=category or None,
                           available_only=available_only, exclude=_exclude_list(exclude))
         user = _checked_id(user_id)
-        answer = _answer(runtime, runtime.engine.recommend(user, k, filters))
-        runtime.served(answer["request_id"], user, [item["id"] for item in answer["items"]])
-        return _json(answer)
+        fresh = runtime.reflect_acknowledged()
+        request_id = uuid.uuid4().hex
+        answer = _answer(runtime, runtime.recommend(user, k, filters, request_id), request_id)
+        runtime.served(request_id, user, [item["id"] for item in answer["items"]])
+        return _json(answer, fresh)
 
     @app.get("/v1/items/{item_id:path}/similar", dependencies=read,
              response_model=schemas.Recommendations,
@@ -151,7 +153,9 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         """Items bought or watched together with this one, or close in taste or content."""
         filters = Filters(exclude_seen=False, category=category or None,
                           available_only=available_only)
-        return _json(_answer(runtime, runtime.engine.similar(_checked_id(item_id), k, filters)))
+        item = _checked_id(item_id)
+        fresh = runtime.reflect_acknowledged()
+        return _json(_answer(runtime, runtime.engine.similar(item, k, filters)), fresh)
 
     @app.get("/v1/trending", dependencies=read, response_model=schemas.Recommendations,
              responses=errors(*KEYED, 422), tags=["serve"])
@@ -162,7 +166,9 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     ) -> Response:
         """What is popular right now, overall or in one category."""
         filters = Filters(exclude_seen=False, available_only=available_only)
-        return _json(_answer(runtime, runtime.engine.trending(k, category or None, filters)))
+        fresh = runtime.reflect_acknowledged()
+        return _json(_answer(runtime, runtime.engine.trending(k, category or None, filters)),
+                     fresh)
 
     @app.post("/v1/recommendations", dependencies=read, response_model=schemas.Recommendations,
               responses=errors(*KEYED, *WITH_BODY), tags=["serve"])
@@ -170,8 +176,9 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         """Recommendations for an anonymous session from the items it touched."""
         filters = Filters(exclude_seen=body.exclude_seen, category=body.category or None,
                           available_only=body.available_only, exclude=frozenset(body.exclude))
+        fresh = runtime.reflect_acknowledged()
         items = runtime.engine.recommend_for_session(body.recent_items, body.k, filters)
-        return _json(_answer(runtime, items))
+        return _json(_answer(runtime, items), fresh)
 
     @app.get("/v1/quarantine", dependencies=admin, response_model=schemas.QuarantinePage,
              responses=errors(*KEYED, 422), tags=["admin"])
@@ -197,8 +204,11 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         if not runtime.ready:
             response.status_code = 503
             return {"status": "recovering"}
+        # Like every read, after the learner has applied what was acknowledged.
+        runtime.reflect_acknowledged()
         return {"status": "ready", "model": runtime.engine.model_version,
-                "events": runtime.applied_position}
+                "events": runtime.engine.state.events_seen,
+                "position": runtime.applied_position}
 
     @app.get("/metrics", dependencies=read, response_class=PlainTextResponse,
              responses={200: {"description": "Prometheus text exposition format"},
@@ -217,15 +227,22 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     return app
 
 
-def _answer(runtime: Runtime, items: list[Recommendation]) -> dict[str, Any]:
+def _answer(runtime: Runtime, items: list[Recommendation],
+            request_id: str | None = None) -> dict[str, Any]:
     return {"items": [{"id": r.item, "score": r.score, "source": r.source} for r in items],
-            "model": runtime.engine.model_version, "request_id": uuid.uuid4().hex}
+            "model": runtime.engine.model_version,
+            "request_id": request_id or uuid.uuid4().hex}
 
 
-def _json(answer: dict[str, Any]) -> Response:
+def _json(answer: dict[str, Any], fresh: bool = True) -> Response:
     """The answer as JSON, encoded by msgspec: returning a Response skips FastAPI's
-    re-validation of a dict we built ourselves (the schema still documents it)."""
-    return Response(msgspec.json.encode(answer), media_type="application/json")
+    re-validation of a dict we built ourselves (the schema still documents it).
+
+    ``fresh=False``: the learner had not reached every acknowledged record within the
+    read's wait; the answer says so in ``X-Freshrec-Behind`` instead of failing."""
+    headers = None if fresh else {"X-Freshrec-Behind": "true"}
+    return Response(msgspec.json.encode(answer), media_type="application/json",
+                    headers=headers)
 
 
 def _ingest_answer(accepted: int, duplicates: int,

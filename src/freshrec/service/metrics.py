@@ -48,6 +48,9 @@ class ServiceMetrics:
                                         "Records rejected and quarantined", ["kind"], registry=r)
         self.learner_lag = Gauge("freshrec_learner_lag_events",
                                  "Events in the log not yet applied to the models", registry=r)
+        self.reads_behind = Counter(
+            "freshrec_reads_behind", "Reads answered before the learner reached every "
+            "acknowledged record (it stayed behind for longer than read_wait_s)", registry=r)
         self.model_version = Gauge("freshrec_model_info", "The model version being served",
                                    ["version"], registry=r)
         self.trainings = Counter("freshrec_trainings", "Background trainings finished",

@@ -21,13 +21,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from freshrec.catalog.base import CatalogStore
 from freshrec.catalog.sqlite import SQLiteCatalogStore
 from freshrec.config import EngineConfig
 from freshrec.engine import Engine
 from freshrec.errors import CorruptSnapshot
+from freshrec.learner.log_follower import LogFollower
 from freshrec.lifecycle.manager import LifecycleError, LifecycleSettings, ModelLifecycle
-from freshrec.log.base import AppendResult, EventLog, QuarantinedRecord
+from freshrec.log.background import BackgroundAppender
+from freshrec.log.base import AppendResult, EventLog, LogRecord, QuarantinedRecord
 from freshrec.log.group_commit import GroupCommitLog
 from freshrec.log.sqlite import SQLiteEventLog
 from freshrec.monitoring.drift import InputDriftMonitor
@@ -47,6 +51,7 @@ from freshrec.service.gate import Gate
 from freshrec.service.metrics import ServiceMetrics
 from freshrec.service.settings import Settings
 from freshrec.serving.heap import freeze_loaded_model, unfreeze
+from freshrec.serving.results import Filters, Recommendation
 
 log = logging.getLogger("freshrec")
 SNAPSHOT_NAME = "engine"
@@ -54,6 +59,7 @@ NEW_ITEM_AGE_S = 7 * 86400.0
 """An event on an item whose first event is younger than this counts as a new-item event."""
 MAX_BACKOFF_DOUBLINGS = 3
 """A refused candidate doubles the wait for the next triggered training, at most this often."""
+IMPRESSION_PRUNE_EVERY_S = 60.0
 SNAPSHOT_RETRY_S = 30.0
 """After a failed snapshot (a full disk), wait this long before the next try: each try
 pauses ingest for the copy and writes a large file that fails again."""
@@ -102,10 +108,20 @@ class Runtime:
         self.gate = Gate()
         self.engine = Engine(self.engine_config)
         self.applied_position = 0
+        """The last log position the live engine reflects (written by the learner only)."""
+        self.committed_position = 0
+        """The last position this process committed: what a read must reflect."""
+        self.follower = LogFollower(stores.events, self._apply_records, position=0,
+                                    poll_s=settings.learner_poll_s)
+        self.impressions = BackgroundAppender(stores.events, appended=self.follower.notify)
+        """What requests showed, logged without making them wait."""
+        self._impressions_pruned = time.monotonic()
         self.ready = False
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
-        self._last_training_position = 0
+        self._last_training_events = 0
+        """Events the model had learned from when the last training started: positions
+        also count catalog changes and impressions, which are no reason to retrain."""
         self._last_training_time = time.monotonic()
         self._refusals_in_row = 0
         self._last_snapshot_position = 0
@@ -145,6 +161,8 @@ class Runtime:
         self._stop.set()
         if self._worker is not None:
             self._worker.join(timeout=30)
+        self.impressions.close()
+        self.follower.stop()
         self.engine.retrainer.wait(timeout=60)
         self.lifecycle.close()
         self.stores.close()
@@ -171,7 +189,10 @@ class Runtime:
         # without one, the whole log is new (a history loaded with training off must
         # still get its first model after a restart, without waiting for more events).
         trained = self.stores.registry.champion() is not None
-        self._last_training_position = self.applied_position if trained else 0
+        self._last_training_events = self._events_learned() if trained else 0
+        self.committed_position = self.applied_position
+        self.follower.moved_to(self.applied_position)
+        self.follower.start()
         self.ready = True
 
     def _restore_snapshot(self) -> tuple[Engine, int]:
@@ -204,36 +225,55 @@ class Runtime:
         return Engine(self.engine_config), 0
 
     def _catch_up(self, engine: Engine, position: int) -> Engine:
-        """Apply the catalog and every logged event after ``position`` to ``engine``."""
+        """Apply every logged record after ``position`` to ``engine``.
+
+        Catalog items the engine does not know are added first: a data directory
+        written before catalog changes were logged has them only in the catalog store.
+        """
         for item in self.stores.catalog.iter_items():
-            engine.add_item(item)
-        applied = position
-        for at, event in self.stores.events.iterate(after=position):
-            engine.learn_one(event)
-            applied = at
+            if engine.state.items.get(item.id) is None:
+                engine.add_item(item)
         # No training here: without a model to restore, the background worker starts the
         # first one through the lifecycle (gated, registered) as soon as recovery is done.
-        self.applied_position = max(applied, position)
+        self.applied_position = self._replay(engine, position)
         return engine
 
+    def _replay(self, engine: Engine, after: int) -> int:
+        """Apply the log's records after ``after`` to ``engine``; the last position."""
+        for at, record in self.stores.events.iterate_records(after=after):
+            engine.apply(record)
+            after = at
+        return after
+
+    def _apply_records(self, records: Sequence[tuple[int, LogRecord]]) -> None:
+        """The learner's step: apply records to the live engine, in position order."""
+        with self.gate.shared():
+            engine = self.engine
+            for at, record in records:
+                # A swap may have installed an engine that already reflects these.
+                if at <= self.applied_position:
+                    continue
+                engine.apply(record)
+                self.applied_position = at
+
     def _install_engine(self, engine: Engine) -> None:
-        engine.learner.inline_flush = False
         self.engine = engine
         self.metrics.set_model_version(engine.model_version)
 
     # -- ingest ----------------------------------------------------------------------
     def ingest_events(self, events: Sequence[Event]) -> AppendResult:
-        """Store durably, then apply to the engine; returns after both."""
+        """Store durably and answer; the learner applies them from the log.
+
+        A read after the answer reflects them: it waits for the learner
+        (:meth:`reflect_acknowledged`).
+        """
         with self.gate.shared():
             result = self.stores.events.append(events)
+            self._committed(result.positions)
             engine = self.engine
-            accepted = [(event, position) for event, position
-                        in zip(events, result.positions, strict=True) if position is not None]
-            for event, _ in accepted:
-                self._observe(engine, event)
-            engine.learn_many(event for event, _ in accepted)
-            if accepted:
-                self.applied_position = max(self.applied_position, accepted[-1][1])
+            for event, position in zip(events, result.positions, strict=True):
+                if position is not None:
+                    self._observe(engine, event)
         self.metrics.events_ingested.inc(result.accepted)
         self.metrics.events_duplicate.inc(result.duplicates)
         return result
@@ -249,15 +289,42 @@ class Runtime:
                              known_item=known_item, new_item=new_item)
         self.quality.observed(event, request_id=event.request_id)
 
+    # -- serving (reads only) ---------------------------------------------------------
+    def recommend(self, user: str, k: int, filters: Filters,
+                  request_id: str | None = None) -> list[Recommendation]:
+        """The user's top ``k``; what it showed goes to the log for the learner."""
+        items, impression = self.engine.rank(user, k, filters)
+        if impression is not None:
+            self.impressions.submit(msgspec.structs.replace(impression, request_id=request_id)
+                                    if request_id else impression)
+        return items
+
     def served(self, request_id: str, user: str, items: Sequence[str]) -> None:
         """Remember what a user was shown, to score it against what they do next."""
         self.quality.served(request_id, user, list(items), self.engine.state.clock)
 
     def ingest_items(self, items: Sequence[Item]) -> None:
+        """Keep the catalog, log the change for the learner, answer after both."""
         with self.gate.shared():
             self.stores.catalog.upsert_items(items)
-            for item in items:
-                self.engine.add_item(item)
+            self._committed(self.stores.events.append(items).positions)
+
+    def _committed(self, positions: Sequence[int | None]) -> None:
+        last = max((p for p in positions if p is not None), default=0)
+        if last > self.committed_position:
+            self.committed_position = last
+        self.follower.notify()
+
+    def reflect_acknowledged(self) -> bool:
+        """Wait (at most ``read_wait_s``) until the engine reflects every record this
+        process acknowledged; False if the learner is still behind (the read goes on)."""
+        target = self.committed_position
+        if self.applied_position >= target:
+            return True
+        if self.follower.wait_for(target, self.settings.read_wait_s):
+            return True
+        self.metrics.reads_behind.inc()
+        return False
 
     def ingest_users(self, users: Sequence[User]) -> None:
         self.stores.catalog.upsert_users(users)
@@ -308,7 +375,6 @@ class Runtime:
 
     def step(self) -> None:
         """One round of background work (also callable directly, e.g. from tests)."""
-        self.engine.settle()
         if self._rebuild_requested.is_set():
             self._rebuild_requested.clear()
             try:
@@ -327,6 +393,7 @@ class Runtime:
             self._refusals_in_row += 1
         self._maybe_train()
         self._maybe_snapshot()
+        self._maybe_prune_impressions()
         self.metrics.learner_lag.set(max(0, self.stores.events.last_position()
                                          - self.applied_position))
 
@@ -340,9 +407,10 @@ class Runtime:
     def training_trigger(self) -> str | None:
         """Why a training is due now, or None: first model, schedule, drift, quality drop."""
         settings = self.settings
-        new_events = self.applied_position - self._last_training_position
+        learned = self._events_learned()
+        new_events = learned - self._last_training_events
         if self.stores.registry.champion() is None:
-            if self.applied_position >= settings.min_train_events and new_events > 0:
+            if learned >= settings.min_train_events and new_events > 0:
                 return "initial: first model"
             return None
         if new_events >= settings.retrain_every_events:
@@ -358,6 +426,9 @@ class Runtime:
         if self.quality.report().get("dropped"):
             return "quality: online hit rate dropped"
         return None
+
+    def _events_learned(self) -> int:
+        return self.engine.state.events_seen
 
     def retrain_backoff_events(self) -> int:
         """New events a drift- or quality-triggered training waits for.
@@ -386,7 +457,7 @@ class Runtime:
         version = self.lifecycle.start(self.applied_position, trigger, params)
         if version is None:
             return None
-        self._last_training_position = self.applied_position
+        self._last_training_events = self._events_learned()
         self._last_training_time = time.monotonic()
         if not background:
             self.lifecycle.wait()
@@ -408,6 +479,12 @@ class Runtime:
                 "refusals_in_row": self._refusals_in_row,
                 "backoff_events": self.retrain_backoff_events(),
             },
+            "learner": {
+                "position": self.applied_position,
+                "committed": self.committed_position,
+                "lag": max(0, self.committed_position - self.applied_position),
+                "last_error": self.follower.last_error,
+            },
             "model": self.engine.model_version,
         }
 
@@ -417,20 +494,30 @@ class Runtime:
         Most of the catch-up runs while ingest goes on; only the last events are
         applied under the exclusive gate, so ingest pauses for a moment at most.
         """
-        for at, event in self.stores.events.iterate(after=position):
-            engine.learn_one(event)
-            position = at
+        position = self._replay(engine, position)
         with self.gate.exclusive():
-            for at, event in self.stores.events.iterate(after=position):
-                engine.learn_one(event)
-                position = at
+            position = self._replay(engine, position)
             self._install_engine(engine)
             self.applied_position = max(self.applied_position, position)
+        self.follower.moved_to(position)
         freeze_loaded_model()  # outside the gate: a full collection takes tens of ms
         self.drift.rebase()
         self.quality.rebase()
         self._drift_report = {}
         log.info("model %s is now serving", version)
+
+    def _maybe_prune_impressions(self) -> None:
+        """Impressions teach only within the rankers' ``impression_ttl`` of being shown:
+        the log keeps them ``impression_retention_s`` (wall time), enough for a replay
+        from any snapshot kept, and no longer."""
+        now = time.monotonic()
+        if now - self._impressions_pruned < IMPRESSION_PRUNE_EVERY_S:
+            return
+        self._impressions_pruned = now
+        pruned = self.stores.events.prune_impressions(
+            time.time() - self.settings.impression_retention_s)
+        if pruned:
+            log.info("pruned %d impression record(s) past their retention", pruned)
 
     def _maybe_snapshot(self) -> None:
         """Snapshot by event count or by time, so a restart replays a bounded log tail."""
@@ -485,11 +572,10 @@ class Runtime:
                 log.info("rebuild discarded: a user was erased while it ran")
                 return
             with self.gate.exclusive():
-                for last, event in self.stores.events.iterate(after=position):
-                    fresh.learn_one(event)
-                    position = last
+                position = self._replay(fresh, position)
                 self._install_engine(fresh)
                 self.applied_position = max(self.applied_position, position)
+                self.follower.moved_to(position)
                 model = fresh.model_version
                 payload = fresh.snapshot()
                 snapshot_position = self.applied_position

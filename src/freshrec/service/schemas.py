@@ -172,4 +172,7 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: str = Field(description="ready, or recovering (with a 503)")
     model: str | None = Field(None, description="The serving model version, once ready")
-    events: int | None = Field(None, description="Log position applied, once ready")
+    events: int | None = Field(None, description="Events the models learned from, once ready")
+    position: int | None = Field(
+        None, description="The log position the answers reflect (events, catalog changes "
+                          "and impressions share positions), once ready")

@@ -28,9 +28,20 @@ class Settings:
     snapshot_every_events: int = 20_000
     """...or after this many new events, whichever comes first: a restart replays at most
     about this many events, a few seconds' work (see bench/recovery.py)."""
+    learner_poll_s: float = 0.005
+    """How often the learner looks for records another process committed (its own
+    commits wake it at once)."""
+    read_wait_s: float = 1.0
+    """How long a read waits for the learner to reach what was acknowledged before it
+    answers from the model as it is (counted in freshrec_reads_behind_total)."""
+    impression_retention_s: float = 7200.0
+    """How long the log keeps what requests showed (impression records): twice the
+    rankers' hour of learning from one, so a restore from the oldest snapshot kept
+    still finds what it must replay. Older ones go (every minute)."""
     snapshots_kept: int = 3
     settle_interval_s: float = 0.5
-    """How often the background worker re-solves item vectors behind their events."""
+    """How often the background worker looks for work: trainings to start or conclude,
+    snapshots, an erasure's rebuild (the learner re-solves vectors itself, by position)."""
     training_threads: int = 1
     """CPU threads a background training may use, so serving keeps its latency."""
     gate_tolerance: float = 0.02
