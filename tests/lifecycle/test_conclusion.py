@@ -8,7 +8,7 @@ from freshrec.catalog.memory import MemoryCatalogStore
 from freshrec.config import EngineConfig
 from freshrec.data.synthetic import generate_shop
 from freshrec.engine import Engine
-from freshrec.lifecycle.manager import ModelLifecycle
+from freshrec.lifecycle.manager import LifecycleSettings, ModelLifecycle
 from freshrec.log.memory import MemoryEventLog
 from freshrec.registry.models import MemoryModelRegistry
 from freshrec.registry.snapshots import MemorySnapshotStore
@@ -98,3 +98,38 @@ def test_a_finished_training_is_concluded_once_when_two_threads_poll() -> None:
     assert second_came.is_set()
     assert len(installs) == 1
     assert sorted(o is None for o in outcomes) == [False, True]
+
+
+class PinnedMeanwhile(MemoryModelRegistry):
+    """A real registry, into which an admin's pin lands at the worst moment: after the
+    conclusion read the champion (not pinned), before it promotes the candidate."""
+
+    def set_champion(self, version_id: str, *, force: bool = False) -> None:
+        champion = self.champion()
+        if champion is not None and champion.id != version_id and not champion.pinned:
+            self.update(champion.id, pinned=True)
+        super().set_champion(version_id, force=force)
+
+
+def test_a_pin_that_lands_while_a_training_concludes_keeps_the_champion_serving() -> None:
+    installed: list[str] = []
+    shop = generate_shop(n_users=100, n_items=60, n_events=2000, seed=5)
+    log, catalog = MemoryEventLog(), MemoryCatalogStore()
+    catalog.upsert_items(shop.items)
+    log.append(shop.events)
+    registry = PinnedMeanwhile()
+    lifecycle = ModelLifecycle(
+        registry, MemorySnapshotStore(), EngineConfig(),
+        lambda engine, position, version: installed.append(version),
+        LifecycleSettings(tolerance=10.0), log=log, catalog=catalog)  # the gate says yes
+    try:
+        first = lifecycle.start(1500, "first")
+        assert lifecycle.wait()["decision"] == "promoted"  # type: ignore[index]
+        lifecycle.start(2000, "second")
+        outcome = lifecycle.wait()
+    finally:
+        lifecycle.close()
+    assert outcome is not None and outcome["decision"] == "kept (champion pinned)"
+    assert installed == [first]  # the pinned champion was never swapped out
+    champion = registry.champion()
+    assert champion is not None and champion.id == first and champion.pinned

@@ -41,6 +41,7 @@ from freshrec.log.base import EventLog
 from freshrec.registry.datasets import DatasetVersion
 from freshrec.registry.models import (
     ArtifactRef,
+    ChampionPinned,
     ModelRegistry,
     ModelVersion,
     UnknownModelVersion,
@@ -232,8 +233,13 @@ class ModelLifecycle:
                                  f"; not promoted: champion {champion.id} is pinned")
             decision = "kept (champion pinned)"
         elif gate["promote"]:
-            self._activate(version, result["end_position"], force=False)
-            decision = "promoted"
+            try:
+                self._activate(version, result["end_position"], force=False)
+                decision = "promoted"
+            except ChampionPinned as pinned:  # pinned while this training concluded
+                self.registry.update(version.id, notes=version.notes +
+                                     f"; not promoted: {pinned}")
+                decision = "kept (champion pinned)"
         else:
             self.registry.update(version.id, status="refused")
             self._prune_refused()
@@ -367,8 +373,10 @@ class ModelLifecycle:
         payload = load_artifact(self.artifacts, version.artifacts[0])
         engine = Engine.restore(payload)
         engine.state.model_version = version.id
-        self.install(engine, position, version.id)
+        # The registry first: it refuses (ChampionPinned) in the same transaction that
+        # would change it, so a pin that came meanwhile leaves the serving model alone.
         self.registry.set_champion(version.id, force=force)
+        self.install(engine, position, version.id)
 
     def close(self) -> None:
         if self._executor is not None:
