@@ -267,6 +267,9 @@ class Runtime:
         A read after the answer reflects them: it waits for the learner
         (:meth:`reflect_acknowledged`).
         """
+        # What requests showed before these events must be logged before them: the
+        # rankers learn from the list a user saw before acting, in log order.
+        self.impressions.flush(timeout=self.settings.read_wait_s)
         with self.gate.shared():
             result = self.stores.events.append(events)
             self._committed(result.positions)
