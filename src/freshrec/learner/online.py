@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from freshrec.models.content import content_document
-from freshrec.models.features import FEATURES, item_side, item_side_interval
+from freshrec.models.features import FEATURES, item_side
 from freshrec.models.memory import LearnerMemory, Shown
 from freshrec.models.state import ModelState
 from freshrec.records import Event, Impression, Item
@@ -134,9 +134,11 @@ class OnlineLearner:
             self.dirty_items.add(item)
             if len(self.dirty_items) >= state.config.item_batch_size:
                 self.flush_items()
-        if fold_in and state.events_seen % item_side_interval(state.events_seen) == 0:
+        if fold_in:
             # The writer refreshes the signals every request shares (half a millisecond
-            # on MovieLens), so that no request has to stop and do it.
+            # on MovieLens) when they are due: every few events, or when the event
+            # brought an item the catalog did not list. A request never keeps one it
+            # had to build, so this is the only place they move.
             item_side(state)
 
     def fold_in_user(self, user: int) -> None:
