@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -120,3 +121,41 @@ def test_requests_leave_the_model_state_byte_identical(shop: list[Item | Event])
     engine.trending(k=5)
     engine.trending(k=5, category="kitchen")
     assert pickle.dumps(engine.state) == before
+
+
+def test_an_impression_record_keeps_only_what_the_model_still_knows(
+        shop: list[Item | Event]) -> None:
+    engine = Engine(small_engine_config())
+    engine.fit(shop[:2_000])
+    user = next(r.user for r in shop[:2_000] if isinstance(r, Event))
+    _, shown = engine.rank(user, k=10, filters=Filters(exclude_seen=False))
+    assert shown is not None and not shown.first_visit and shown.user == user
+    rows = np.frombuffer(shown.features, dtype=np.float32).reshape(-1, shown.n_features)
+    assert rows.shape[0] == len(shown.items) >= 10
+    # An item the catalog no longer has is dropped with its row, not misaligned.
+    record = msgspec.structs.replace(shown, items=("gone", *shown.items[1:]))
+    engine.learn_impression(record)
+    kept = engine.learner.impressions[engine.state.users.get(user)]
+    assert kept.candidates.tolist() == [engine.state.items.get(i) for i in shown.items[1:]]
+    assert np.array_equal(kept.features, rows[1:])
+    # A user the model does not know (erased since) teaches nothing.
+    before = len(engine.learner.impressions)
+    engine.learn_impression(msgspec.structs.replace(shown, user="erased-since"))
+    assert len(engine.learner.impressions) == before
+    with pytest.raises(ValueError, match="feature rows"):
+        engine.learn_impression(msgspec.structs.replace(shown, items=shown.items[1:]))
+
+
+def test_a_snapshot_from_before_the_learner_memory_was_in_it_still_restores(
+        shop: list[Item | Event]) -> None:
+    engine = Engine(small_engine_config())
+    engine.fit(shop[:2_000])
+    saved = dict(engine.state.__dict__)
+    del saved["memory"]
+    old = pickle.loads(pickle.dumps(engine.state))
+    old.__setstate__(saved)
+    restored = Engine(state=old)
+    assert not restored.learner.impressions and not restored.learner.dirty_users
+    user = next(r.user for r in shop[:2_000] if isinstance(r, Event))
+    assert restored.recommend(user, k=5)
+    assert restored.learner.impressions
