@@ -188,7 +188,7 @@ class OnlineLearner:
         if rows.shape[0] != len(record.items):
             raise ValueError(f"impression of {record.user!r}: {len(record.items)} items but "
                              f"{rows.shape[0]} feature rows")
-        indices = [state.items.get(item) for item in record.items]
+        indices = list(map(state.items.position.get, record.items))  # no call per id
         known = [n for n, index in enumerate(indices) if index is not None]
         candidates = np.array([indices[n] for n in known], dtype=np.int64)
         if len(known) < len(indices):
