@@ -181,8 +181,9 @@ class OnlineLearner:
 
     def learn_impression(self, record: Impression) -> None:
         """Apply an impression record: remember what was shown, to learn from the next
-        choice. Items no longer in the catalog are dropped with their rows; a user the
-        model no longer knows (erased) teaches nothing."""
+        choice, and store the user's vector if it was behind their events. Items no
+        longer in the catalog are dropped with their rows; a user the model no longer
+        knows (erased) teaches nothing."""
         state = self.state
         rows = np.frombuffer(record.features, dtype=np.float32).reshape(-1, record.n_features)
         if rows.shape[0] != len(record.items):
@@ -198,6 +199,11 @@ class OnlineLearner:
             return
         user = state.users.get(record.user)
         if user is not None:
+            # The request solved this user's stale vector on the fly without storing it;
+            # storing it here, at the impression's place in the log, lets the next solve
+            # start from it (as when requests stored it: the retail replay matches it
+            # request for request) and spares later requests the solve.
+            self.fold_in_user(user)
             self.remember_impression(user, candidates, rows, cold=record.cold,
                                      timestamp=record.timestamp)
 
