@@ -20,7 +20,8 @@ from freshrec.records import Event, Impression, Item
 from freshrec.serving.results import Filters
 
 Record = Item | Event | Impression
-# A list cut by an exclude list is not natural: its requests log nothing.
+# A list cut by an exclude list is not natural: it teaches the rankers nothing (its record,
+# if any, only carries the user's vector the request solved).
 EXCLUDING = Filters(exclude=frozenset({"sku-00000", "sku-00001", "sku-00002"}))
 
 
@@ -46,7 +47,7 @@ def serve(engine: Engine, stream: list[Item | Event], log: list[Record]) -> None
     for n, record in enumerate(stream):
         if isinstance(record, Event):
             # Known users, new users (a first visit) and a visitor who never acts; some
-            # requests cut by an exclude list, which log nothing.
+            # requests cut by an exclude list.
             for user, filters in ((record.user, EXCLUDING if n % 5 == 0 else Filters()),
                                   (f"visitor-{n % 7}", Filters(exclude_seen=False))):
                 _, impression = engine.rank(user, k=10, filters=filters)
@@ -86,7 +87,8 @@ def test_snapshot_plus_the_records_after_it_rebuild_the_live_engine(
     replica = Engine.restore(snapshot)
     after = log[logged_before:]
     assert any(isinstance(r, Impression) and r.first_visit for r in after)
-    assert any(isinstance(r, Impression) and not r.first_visit for r in after)
+    assert any(isinstance(r, Impression) and not r.first_visit and r.items for r in after)
+    assert any(isinstance(r, Impression) and not r.items for r in after)
     for record in after:
         apply(replica, record)
 
@@ -159,3 +161,24 @@ def test_a_snapshot_from_before_the_learner_memory_was_in_it_still_restores(
     user = next(r.user for r in shop[:2_000] if isinstance(r, Event))
     assert restored.recommend(user, k=5)
     assert restored.learner.impressions
+
+
+def test_a_cut_list_teaches_no_ranker_but_its_solved_vector_is_stored(
+        shop: list[Item | Event]) -> None:
+    engine = Engine(small_engine_config())
+    engine.fit(shop[:2_000])
+    user = next(r.user for r in shop[:2_000] if isinstance(r, Event))
+    index = engine.state.users.get(user)
+    assert index is not None
+    engine.learn_one(Event(user=user, item="sku-00003", type="purchase",
+                           timestamp=engine.state.clock))
+    solved = engine.learner.current_user_vector(index)
+    impressions = dict(engine.learner.impressions)
+    _, record = engine.rank(user, k=10, filters=EXCLUDING)
+    assert record is not None and record.items == () and not record.first_visit
+    engine.learn_impression(record)
+    assert np.array_equal(engine.state.als.user_factors[index], solved)
+    assert index not in engine.learner.dirty_users
+    assert dict(engine.learner.impressions) == impressions
+    # Nothing stale any more: the next such request has nothing for the learner.
+    assert engine.rank(user, k=10, filters=EXCLUDING)[1] is None

@@ -201,11 +201,12 @@ class OnlineLearner:
         if user is not None:
             # The request solved this user's stale vector on the fly without storing it;
             # storing it here, at the impression's place in the log, lets the next solve
-            # start from it (as when requests stored it: the retail replay matches it
+            # start from it (as when requests stored it: both replays then match that
             # request for request) and spares later requests the solve.
             self.fold_in_user(user)
-            self.remember_impression(user, candidates, rows, cold=record.cold,
-                                     timestamp=record.timestamp)
+            if candidates.size:  # an empty record only carries the vector
+                self.remember_impression(user, candidates, rows, cold=record.cold,
+                                         timestamp=record.timestamp)
 
     def remember_impression(self, user: int, candidates: Array, features: Array,
                             *, cold: bool = False, timestamp: float | None = None) -> None:
