@@ -36,7 +36,13 @@ from freshrec.config import EngineConfig
 from freshrec.errors import UnknownItem
 from freshrec.learner.online import OnlineLearner
 from freshrec.learner.retrain import Retrainer
-from freshrec.models.features import Context, item_side, session_context, user_context
+from freshrec.models.features import (
+    N_FEATURES,
+    Context,
+    item_side,
+    session_context,
+    user_context,
+)
 from freshrec.models.state import ModelState
 from freshrec.records import Event, Impression, Item
 from freshrec.serving.fallback import CircuitBreaker
@@ -203,22 +209,30 @@ class Engine:
     # -- serving ---------------------------------------------------------------------
     def rank(self, user_id: str, k: int = 10, filters: Filters = NO_FILTERS
              ) -> tuple[list[Recommendation], Impression | None]:
-        """Top ``k`` for a user, and what the rankers must learn it showed; reads only.
+        """Top ``k`` for a user, and the record of what the learner must learn from it;
+        reads only. The caller logs the record and the learner applies it with
+        :meth:`learn_impression`.
 
-        The impression is ``None`` when there is nothing to learn from: no candidates,
-        or a list cut by an explicit exclude list or a category, which is not what the
-        user would naturally be shown (learning from it would skew the rankers). The
-        caller logs it and the learner applies it with :meth:`learn_impression`.
+        The record lists every candidate the ranker ordered, with their features. A list
+        cut by an explicit exclude list or a category is not what the user would
+        naturally be shown (learning from it would skew the rankers): like a request
+        with no candidates, it gives an empty record (no items) when the request solved
+        a vector behind the user's events, for the learner to store that vector, and
+        ``None`` otherwise.
         """
         with self.lock:
             state = self.state
             context = user_context(state, user_id)
+            stale = context.user is not None and context.user in self.learner.dirty_users
             if context.user is not None:
                 context.vector = self.learner.current_user_vector(context.user)
             ranked = self.recommender.rank(self.chain, context, k, filters)
             natural = not filters.exclude and filters.category is None
             if ranked.impression is None or not natural:
-                return ranked.items, None
+                if not stale:
+                    return ranked.items, None
+                return ranked.items, Impression(user=user_id, timestamp=state.clock, items=(),
+                                                features=b"", n_features=N_FEATURES)
             candidates, features = ranked.impression
             ids = state.items.ids
             record = Impression(

@@ -90,7 +90,9 @@ class Impression(msgspec.Struct, frozen=True, gc=False):
     timestamp: float
     """The model's clock when it was shown (data time): impressions expire by it."""
     items: tuple[str, ...]
-    """Every candidate the ranker ordered (not only the top k shown)."""
+    """Every candidate the ranker ordered (not only the top k shown). Empty when the
+    request teaches the rankers nothing (a list cut by an exclude list or a category)
+    but solved the user's vector behind their events: the learner stores that vector."""
     features: bytes
     """float32, ``len(items)`` rows of ``n_features``, row-major."""
     n_features: int

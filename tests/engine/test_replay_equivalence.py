@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -19,7 +20,8 @@ from freshrec.records import Event, Impression, Item
 from freshrec.serving.results import Filters
 
 Record = Item | Event | Impression
-# A list cut by an exclude list is not natural: its requests log nothing.
+# A list cut by an exclude list is not natural: it teaches the rankers nothing (its record,
+# if any, only carries the user's vector the request solved).
 EXCLUDING = Filters(exclude=frozenset({"sku-00000", "sku-00001", "sku-00002"}))
 
 
@@ -35,7 +37,7 @@ def serve(engine: Engine, stream: list[Item | Event], log: list[Record]) -> None
     for n, record in enumerate(stream):
         if isinstance(record, Event):
             # Known users, new users (a first visit) and a visitor who never acts; some
-            # requests cut by an exclude list, which log nothing.
+            # requests cut by an exclude list.
             for user, filters in ((record.user, EXCLUDING if n % 5 == 0 else Filters()),
                                   (f"visitor-{n % 7}", Filters(exclude_seen=False))):
                 _, impression = engine.rank(user, k=10, filters=filters)
@@ -75,7 +77,8 @@ def test_snapshot_plus_the_records_after_it_rebuild_the_live_engine(
     replica = Engine.restore(snapshot)
     after = log[logged_before:]
     assert any(isinstance(r, Impression) and r.first_visit for r in after)
-    assert any(isinstance(r, Impression) and not r.first_visit for r in after)
+    assert any(isinstance(r, Impression) and not r.first_visit and r.items for r in after)
+    assert any(isinstance(r, Impression) and not r.items for r in after)
     for record in after:
         replica.apply(record)
 
@@ -110,3 +113,62 @@ def test_requests_leave_the_model_state_byte_identical(shop: list[Item | Event])
     engine.trending(k=5)
     engine.trending(k=5, category="kitchen")
     assert pickle.dumps(engine.state) == before
+
+
+def test_an_impression_record_keeps_only_what_the_model_still_knows(
+        shop: list[Item | Event]) -> None:
+    engine = Engine(small_engine_config())
+    engine.fit(shop[:2_000])
+    user = next(r.user for r in shop[:2_000] if isinstance(r, Event))
+    _, shown = engine.rank(user, k=10, filters=Filters(exclude_seen=False))
+    assert shown is not None and not shown.first_visit and shown.user == user
+    rows = np.frombuffer(shown.features, dtype=np.float32).reshape(-1, shown.n_features)
+    assert rows.shape[0] == len(shown.items) >= 10
+    # An item the catalog no longer has is dropped with its row, not misaligned.
+    record = msgspec.structs.replace(shown, items=("gone", *shown.items[1:]))
+    engine.learn_impression(record)
+    kept = engine.learner.impressions[engine.state.users.get(user)]
+    assert kept.candidates.tolist() == [engine.state.items.get(i) for i in shown.items[1:]]
+    assert np.array_equal(kept.features, rows[1:])
+    # A user the model does not know (erased since) teaches nothing.
+    before = len(engine.learner.impressions)
+    engine.learn_impression(msgspec.structs.replace(shown, user="erased-since"))
+    assert len(engine.learner.impressions) == before
+    with pytest.raises(ValueError, match="feature rows"):
+        engine.learn_impression(msgspec.structs.replace(shown, items=shown.items[1:]))
+
+
+def test_a_snapshot_from_before_the_learner_memory_was_in_it_still_restores(
+        shop: list[Item | Event]) -> None:
+    engine = Engine(small_engine_config())
+    engine.fit(shop[:2_000])
+    saved = dict(engine.state.__dict__)
+    del saved["memory"]
+    old = pickle.loads(pickle.dumps(engine.state))
+    old.__setstate__(saved)
+    restored = Engine(state=old)
+    assert not restored.learner.impressions and not restored.learner.dirty_users
+    user = next(r.user for r in shop[:2_000] if isinstance(r, Event))
+    assert restored.recommend(user, k=5)
+    assert restored.learner.impressions
+
+
+def test_a_cut_list_teaches_no_ranker_but_its_solved_vector_is_stored(
+        shop: list[Item | Event]) -> None:
+    engine = Engine(small_engine_config())
+    engine.fit(shop[:2_000])
+    user = next(r.user for r in shop[:2_000] if isinstance(r, Event))
+    index = engine.state.users.get(user)
+    assert index is not None
+    engine.learn_one(Event(user=user, item="sku-00003", type="purchase",
+                           timestamp=engine.state.clock))
+    solved = engine.learner.current_user_vector(index)
+    impressions = dict(engine.learner.impressions)
+    _, record = engine.rank(user, k=10, filters=EXCLUDING)
+    assert record is not None and record.items == () and not record.first_visit
+    engine.learn_impression(record)
+    assert np.array_equal(engine.state.als.user_factors[index], solved)
+    assert index not in engine.learner.dirty_users
+    assert dict(engine.learner.impressions) == impressions
+    # Nothing stale any more: the next such request has nothing for the learner.
+    assert engine.rank(user, k=10, filters=EXCLUDING)[1] is None

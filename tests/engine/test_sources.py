@@ -79,12 +79,15 @@ def test_user_vector_moves_with_each_event(trained: Engine) -> None:
     for item in GARDEN:
         trained.learn_one(Event(user="k-user0", item=item, type="purchase", timestamp=1e6))
     stored = trained.state.als.user_factors[user].copy()
-    trained.recommend("k-user0", k=1)
+    _, shown = trained.rank("k-user0", k=1)
     # A request solves the vector behind the user's events on the fly and stores nothing;
-    # the learner stores it at its next item batch.
+    # the learner stores that same vector when it applies the request's impression.
     assert np.array_equal(trained.state.als.user_factors[user], stored)
-    after = trained.learner.current_user_vector(user)
-    assert after is not None and not np.allclose(before, after)
+    solved = trained.learner.current_user_vector(user)
+    assert solved is not None and shown is not None
+    trained.learn_impression(shown)
+    after = trained.state.als.user_factors[user]
+    assert np.array_equal(after, solved) and not np.allclose(before, after)
     garden = [trained.state.items.get(i) for i in GARDEN]
     kitchen = [trained.state.items.get(i) for i in KITCHEN]
     scores = trained.state.als.item_scores(after)

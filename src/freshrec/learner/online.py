@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from freshrec.models.content import content_document
-from freshrec.models.features import FEATURES, item_side, item_side_interval
+from freshrec.models.features import FEATURES, item_side
 from freshrec.models.memory import LearnerMemory, Shown
 from freshrec.models.state import ModelState
 from freshrec.records import Event, Impression, Item
@@ -134,9 +134,11 @@ class OnlineLearner:
             self.dirty_items.add(item)
             if len(self.dirty_items) >= state.config.item_batch_size:
                 self.flush_items()
-        if fold_in and state.events_seen % item_side_interval(state.events_seen) == 0:
+        if fold_in:
             # The writer refreshes the signals every request shares (half a millisecond
-            # on MovieLens), so that no request has to stop and do it.
+            # on MovieLens) when they are due: every few events, or when the event
+            # brought an item the catalog did not list. A request never keeps one it
+            # had to build, so this is the only place they move.
             item_side(state)
 
     def fold_in_user(self, user: int) -> None:
@@ -179,14 +181,15 @@ class OnlineLearner:
 
     def learn_impression(self, record: Impression) -> None:
         """Apply an impression record: remember what was shown, to learn from the next
-        choice. Items no longer in the catalog are dropped with their rows; a user the
-        model no longer knows (erased) teaches nothing."""
+        choice, and store the user's vector if it was behind their events. Items no
+        longer in the catalog are dropped with their rows; a user the model no longer
+        knows (erased) teaches nothing."""
         state = self.state
         rows = np.frombuffer(record.features, dtype=np.float32).reshape(-1, record.n_features)
         if rows.shape[0] != len(record.items):
             raise ValueError(f"impression of {record.user!r}: {len(record.items)} items but "
                              f"{rows.shape[0]} feature rows")
-        indices = [state.items.get(item) for item in record.items]
+        indices = list(map(state.items.position.get, record.items))  # no call per id
         known = [n for n, index in enumerate(indices) if index is not None]
         candidates = np.array([indices[n] for n in known], dtype=np.int64)
         if len(known) < len(indices):
@@ -196,8 +199,14 @@ class OnlineLearner:
             return
         user = state.users.get(record.user)
         if user is not None:
-            self.remember_impression(user, candidates, rows, cold=record.cold,
-                                     timestamp=record.timestamp)
+            # The request solved this user's stale vector on the fly without storing it;
+            # storing it here, at the impression's place in the log, lets the next solve
+            # start from it (as when requests stored it: both replays then match that
+            # request for request) and spares later requests the solve.
+            self.fold_in_user(user)
+            if candidates.size:  # an empty record only carries the vector
+                self.remember_impression(user, candidates, rows, cold=record.cold,
+                                         timestamp=record.timestamp)
 
     def remember_impression(self, user: int, candidates: Array, features: Array,
                             *, cold: bool = False, timestamp: float | None = None) -> None:
