@@ -253,6 +253,8 @@ class Runtime:
                 # A swap may have installed an engine that already reflects these.
                 if at <= self.applied_position:
                     continue
+                if isinstance(record, Event):
+                    self._observe_drift(engine, record)
                 engine.apply(record)
                 self.applied_position = at
 
@@ -273,16 +275,16 @@ class Runtime:
         with self.gate.shared():
             result = self.stores.events.append(events)
             self._committed(result.positions)
-            engine = self.engine
-            for event, position in zip(events, result.positions, strict=True):
-                if position is not None:
-                    self._observe(engine, event)
+        for event, position in zip(events, result.positions, strict=True):
+            if position is not None:  # click-through: the request ids are not logged
+                self.quality.observed(event, request_id=event.request_id)
         self.metrics.events_ingested.inc(result.accepted)
         self.metrics.events_duplicate.inc(result.duplicates)
         return result
 
-    def _observe(self, engine: Engine, event: Event) -> None:
-        """Feed the monitors what the models knew just before this event."""
+    def _observe_drift(self, engine: Engine, event: Event) -> None:
+        """Feed the drift monitor what the models knew just before this event (the
+        learner calls it, in log order, so it sees exactly that state)."""
         state = engine.state
         item = state.items.get(event.item)
         first = state.items.first_event[item] if item is not None else float("nan")
@@ -290,7 +292,6 @@ class Runtime:
         new_item = not known_item or event.timestamp - first < NEW_ITEM_AGE_S
         self.drift.learn_one(event, known_user=state.users.get(event.user) is not None,
                              known_item=known_item, new_item=new_item)
-        self.quality.observed(event, request_id=event.request_id)
 
     # -- serving (reads only) ---------------------------------------------------------
     def recommend(self, user: str, k: int, filters: Filters,
