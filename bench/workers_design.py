@@ -9,7 +9,7 @@ publishing a delta stream. On Online Retail II and MovieLens small, each fitted 
 first half of its events exactly as ``freshrec replay`` fits (``build_plan``), this
 measures:
 
-* apply: the learner's cost per event in the service's mode (``inline_flush`` off),
+* apply: the learner's cost per event (as measured before flushes moved into learn_one),
   split into ``learn_one``, the user's ALS fold-in that the request path does today,
   and the item micro-batch (amortised), with a request before each step of the
   stream so the rankers learn from impressions as in the replay;
@@ -384,7 +384,6 @@ def apply_stream(engine: Engine, steps: list[Step], events: int, delta_samples: 
     """
     run = ApplyRun()
     learner = engine.learner
-    learner.inline_flush = False  # as the service runs it
     state = engine.state
     batch = state.config.item_batch_size
     every = max(1, events // max(delta_samples, 1))
@@ -725,7 +724,6 @@ def replica_probe(snapshot: Path, events_path: Path) -> None:
     threadpool_limits(1)
     before = current_rss_mb()
     engine = Engine.restore(snapshot.read_bytes())
-    engine.learner.inline_flush = False
     events: list[Event] = pickle.loads(events_path.read_bytes())
     users = [user for user in engine.state.users.ids[:200] if user]
     for user in users:

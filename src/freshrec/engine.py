@@ -28,7 +28,8 @@ from __future__ import annotations
 import pickle
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import groupby
 
 import numpy as np
 
@@ -113,19 +114,28 @@ class Engine:
         with self.lock:
             self.learner.learn_one(event)
 
-    def learn_many(self, events: Iterable[Event], chunk: int = 16) -> None:
-        """Learn several events, letting requests in between small groups of them.
+    def apply_many(self, records: Sequence[Item | Event | Impression], chunk: int = 16,
+                   before_event: Callable[[Event], None] | None = None) -> None:
+        """Apply logged records in order, letting requests in between small groups.
 
-        Python locks are not fair: a thread that re-takes the lock at once for each
-        of a thousand events can keep a waiting request out for the whole batch.
-        Releasing it and yielding the interpreter every ``chunk`` events bounds that
-        wait to a few hundred microseconds.
+        Python locks are not fair: a thread that re-takes the lock at once for each of a
+        thousand records can keep a waiting request out for the whole batch. Releasing
+        it and yielding the interpreter every ``chunk`` records bounds that wait to a few
+        hundred microseconds. Consecutive items are added together, so the signals every
+        request shares are rebuilt once per group rather than once per item.
+        ``before_event`` sees each event with the state just before it is learned.
         """
-        pending = list(events)
-        for start in range(0, len(pending), chunk):
+        for start in range(0, len(records), chunk):
             with self.lock:
-                for event in pending[start:start + chunk]:
-                    self.learner.learn_one(event)
+                group = records[start:start + chunk]
+                for is_item, run in groupby(group, key=lambda record: isinstance(record, Item)):
+                    if is_item:
+                        self.add_items(run)  # type: ignore[arg-type]
+                        continue
+                    for record in run:
+                        if before_event is not None and isinstance(record, Event):
+                            before_event(record)
+                        self.apply(record)
             time.sleep(0)
 
     def fit(self, records: Iterable[Item | Event]) -> None:
@@ -196,15 +206,6 @@ class Engine:
             memory.dirty_users.discard(index)
             memory.impressions.pop(index, None)
             return True
-
-    def settle(self, chunk: int = 32) -> None:
-        """Nothing to do any more; kept for callers that still call it on a timer.
-
-        Vectors behind their events used to be re-solved here, whenever a timer fired,
-        which made the state depend on when that was. The learner now re-solves them
-        every ``item_batch_size`` dirty items (a position in the log), and a request
-        solves a stale user's vector on the fly without storing it.
-        """
 
     # -- serving ---------------------------------------------------------------------
     def rank(self, user_id: str, k: int = 10, filters: Filters = NO_FILTERS

@@ -93,13 +93,6 @@ class LogFollower:
                 self._changed.wait(left)
         return True
 
-    def catch_up(self) -> int:
-        """Apply everything committed so far in the calling thread (before :meth:`start`,
-        as recovery does); the position reached."""
-        while self._round():
-            pass
-        return self._position
-
     def _run(self) -> None:
         while not self._stopped.is_set():
             try:

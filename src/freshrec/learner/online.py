@@ -47,10 +47,6 @@ class OnlineLearner:
 
     def __init__(self, state: ModelState) -> None:
         self.state = state
-        self.inline_flush = True
-        """Kept so that callers that switch it off still run; ignored: vectors are
-        re-solved every ``item_batch_size`` dirty items, inside :meth:`learn_one`, so that
-        the state after N records is a function of the records alone."""
 
     # The learner's memory lives in the state (snapshotted with it); these read it.
     @property

@@ -60,6 +60,8 @@ NEW_ITEM_AGE_S = 7 * 86400.0
 MAX_BACKOFF_DOUBLINGS = 3
 """A refused candidate doubles the wait for the next triggered training, at most this often."""
 IMPRESSION_PRUNE_EVERY_S = 60.0
+REPLAY_PAGE = 4096
+"""Records read and applied at a time when an engine catches up on the log."""
 SNAPSHOT_RETRY_S = 30.0
 """After a failed snapshot (a full disk), wait this long before the next try: each try
 pauses ingest for the copy and writes a large file that fails again."""
@@ -240,23 +242,22 @@ class Runtime:
 
     def _replay(self, engine: Engine, after: int) -> int:
         """Apply the log's records after ``after`` to ``engine``; the last position."""
-        for at, record in self.stores.events.iterate_records(after=after):
-            engine.apply(record)
-            after = at
+        while page := self.stores.events.read_records(after=after, limit=REPLAY_PAGE):
+            engine.apply_many([record for _, record in page])
+            after = page[-1][0]
         return after
 
     def _apply_records(self, records: Sequence[tuple[int, LogRecord]]) -> None:
         """The learner's step: apply records to the live engine, in position order."""
         with self.gate.shared():
             engine = self.engine
-            for at, record in records:
-                # A swap may have installed an engine that already reflects these.
-                if at <= self.applied_position:
-                    continue
-                if isinstance(record, Event):
-                    self._observe_drift(engine, record)
-                engine.apply(record)
-                self.applied_position = at
+            # A swap may have installed an engine that already reflects some of these.
+            fresh = [(at, record) for at, record in records if at > self.applied_position]
+            if not fresh:
+                return
+            engine.apply_many([record for _, record in fresh],
+                              before_event=lambda event: self._observe_drift(engine, event))
+            self.applied_position = fresh[-1][0]
 
     def _install_engine(self, engine: Engine) -> None:
         self.engine = engine
