@@ -46,17 +46,15 @@ def test_a_promotion_under_way_still_counts_as_a_running_training() -> None:
 
 
 class WatchedLock:
-    """The lifecycle's own lock, counting who comes to it, so the test knows for certain
-    that a second poller reached it while the first one was still concluding."""
+    """The lifecycle's own lock, telling the test when someone comes to it while it is
+    held, so the test knows for certain that a second caller reached it mid-conclusion."""
 
     def __init__(self, lock: threading.Lock, second_came: threading.Event) -> None:
         self._lock = lock
-        self._entries = 0
         self._second_came = second_came
 
     def __enter__(self) -> WatchedLock:
-        self._entries += 1
-        if self._entries == 2:
+        if self._lock.locked():  # someone else is concluding: this one must wait
             self._second_came.set()
         self._lock.acquire()
         return self
@@ -100,36 +98,38 @@ def test_a_finished_training_is_concluded_once_when_two_threads_poll() -> None:
     assert sorted(o is None for o in outcomes) == [False, True]
 
 
-class PinnedMeanwhile(MemoryModelRegistry):
-    """A real registry, into which an admin's pin lands at the worst moment: after the
-    conclusion read the champion (not pinned), before it promotes the candidate."""
-
-    def set_champion(self, version_id: str, *, force: bool = False) -> None:
-        champion = self.champion()
-        if champion is not None and champion.id != version_id and not champion.pinned:
-            self.update(champion.id, pinned=True)
-        super().set_champion(version_id, force=force)
-
-
-def test_a_pin_that_lands_while_a_training_concludes_keeps_the_champion_serving() -> None:
+def test_a_pin_asked_for_while_a_training_concludes_waits_for_the_conclusion() -> None:
     installed: list[str] = []
+    pin_came = threading.Event()  # the pin is at the lifecycle's lock
+    pins: list[threading.Thread] = []
+    lifecycle: ModelLifecycle
+
+    def install(engine: Engine, position: int, version: str) -> None:
+        installed.append(version)
+        if len(installed) == 2:  # the second conclusion is under way: an admin pins now
+            champion = registry.champion()
+            assert champion is not None
+            pins.append(threading.Thread(target=lifecycle.pin, args=(champion.id, True)))
+            pins[0].start()
+            assert pin_came.wait(60)
+
     shop = generate_shop(n_users=100, n_items=60, n_events=2000, seed=5)
     log, catalog = MemoryEventLog(), MemoryCatalogStore()
     catalog.upsert_items(shop.items)
     log.append(shop.events)
-    registry = PinnedMeanwhile()
-    lifecycle = ModelLifecycle(
-        registry, MemorySnapshotStore(), EngineConfig(),
-        lambda engine, position, version: installed.append(version),
-        LifecycleSettings(tolerance=10.0), log=log, catalog=catalog)  # the gate says yes
+    registry = MemoryModelRegistry()
+    lifecycle = ModelLifecycle(registry, MemorySnapshotStore(), EngineConfig(), install,
+                               LifecycleSettings(tolerance=10.0),  # the gate says yes
+                               log=log, catalog=catalog)
+    lifecycle._concluding = WatchedLock(lifecycle._concluding, pin_came)  # type: ignore[assignment]
     try:
-        first = lifecycle.start(1500, "first")
+        lifecycle.start(1500, "first")
         assert lifecycle.wait()["decision"] == "promoted"  # type: ignore[index]
-        lifecycle.start(2000, "second")
-        outcome = lifecycle.wait()
+        second = lifecycle.start(2000, "second")
+        outcome = lifecycle.wait()  # without the lock, the pin lands mid-way: ChampionPinned
+        pins[0].join(60)
     finally:
         lifecycle.close()
-    assert outcome is not None and outcome["decision"] == "kept (champion pinned)"
-    assert installed == [first]  # the pinned champion was never swapped out
+    assert outcome is not None and outcome["decision"] == "promoted"
     champion = registry.champion()
-    assert champion is not None and champion.id == first and champion.pinned
+    assert champion is not None and champion.id == second == installed[-1]

@@ -41,7 +41,6 @@ from freshrec.log.base import EventLog
 from freshrec.registry.datasets import DatasetVersion
 from freshrec.registry.models import (
     ArtifactRef,
-    ChampionPinned,
     ModelRegistry,
     ModelVersion,
     UnknownModelVersion,
@@ -233,13 +232,8 @@ class ModelLifecycle:
                                  f"; not promoted: champion {champion.id} is pinned")
             decision = "kept (champion pinned)"
         elif gate["promote"]:
-            try:
-                self._activate(version, result["end_position"], force=False)
-                decision = "promoted"
-            except ChampionPinned as pinned:  # pinned while this training concluded
-                self.registry.update(version.id, notes=version.notes +
-                                     f"; not promoted: {pinned}")
-                decision = "kept (champion pinned)"
+            self._activate(version, result["end_position"], force=False)
+            decision = "promoted"
         else:
             self.registry.update(version.id, status="refused")
             self._prune_refused()
@@ -347,6 +341,12 @@ class ModelLifecycle:
         return self.promote(previous.id)
 
     def pin(self, version_id: str, pinned: bool) -> ModelVersion:
+        # Not in the middle of a conclusion: between its look at the champion's pin and
+        # the promotion, a pin would leave the new model serving and the old one champion.
+        with self._concluding:
+            return self._pin(version_id, pinned)
+
+    def _pin(self, version_id: str, pinned: bool) -> ModelVersion:
         version = self.registry.get(version_id)
         if version is None:
             raise UnknownModelVersion(version_id)
@@ -373,10 +373,8 @@ class ModelLifecycle:
         payload = load_artifact(self.artifacts, version.artifacts[0])
         engine = Engine.restore(payload)
         engine.state.model_version = version.id
-        # The registry first: it refuses (ChampionPinned) in the same transaction that
-        # would change it, so a pin that came meanwhile leaves the serving model alone.
-        self.registry.set_champion(version.id, force=force)
         self.install(engine, position, version.id)
+        self.registry.set_champion(version.id, force=force)
 
     def close(self) -> None:
         if self._executor is not None:

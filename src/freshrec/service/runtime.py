@@ -457,6 +457,7 @@ class Runtime:
     def retrain(self, background: bool = True, trigger: str = "manual",
                 params: dict[str, Any] | None = None) -> str | None:
         """Train a candidate, gate it, promote or refuse it; returns its version id."""
+        self.reflect_acknowledged()  # on what was acknowledged, like every read
         if self.applied_position < 2:
             raise LifecycleError("not enough events to train on yet")
         version = self.lifecycle.start(self.applied_position, trigger, params)
