@@ -79,14 +79,18 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    workers: Annotated[int, typer.Option(
+        help="Serving processes on the port, each a full replica (0: one per CPU).",
+        envvar="FRESHREC_WORKERS", min=0, max=64)] = 0,
 ) -> None:
     """Run the HTTP service with embedded storage (SQLite and local files) in DATA_DIR."""
     from freshrec.errors import StoreUnavailable
     from freshrec.service.data_lock import DataDirLocked
-    from freshrec.service.server import run_server
+    from freshrec.service.server import default_workers, run_server
 
     try:
-        run_server(data_dir=data_dir, host=host, port=port, log_level=log_level)
+        run_server(data_dir=data_dir, host=host, port=port, log_level=log_level,
+                   workers=workers or default_workers())
     except (DataDirLocked, StoreUnavailable) as error:  # a person must act: no traceback
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from None

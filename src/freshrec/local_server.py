@@ -56,14 +56,17 @@ class LocalServer:
     @classmethod
     def freshrec(cls, data_dir: Path, *, port: int = 0, admin_key: str | None = None,
                  env: Mapping[str, str] | None = None, log_path: Path | None = None,
-                 log_level: str = "warning") -> LocalServer:
-        """``freshrec serve`` on ``data_dir``; ``env`` adds ``FRESHREC_*`` settings."""
+                 log_level: str = "warning", workers: int | None = None) -> LocalServer:
+        """``freshrec serve`` on ``data_dir``; ``env`` adds ``FRESHREC_*`` settings;
+        ``workers`` is ``--workers`` (None: the default, one per CPU)."""
         port = port or free_port()
         settings = dict(env or {})
         if admin_key:
             settings["FRESHREC_ADMIN_KEY"] = admin_key
         command = [sys.executable, "-m", "freshrec.cli", "serve", "--data-dir", str(data_dir),
                    "--host", HOST, "--port", str(port), "--log-level", log_level]
+        if workers is not None:
+            command += ["--workers", str(workers)]
         return cls(command, port, env=settings, log_path=log_path)
 
     @property

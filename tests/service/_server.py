@@ -27,6 +27,7 @@ import pytest
 from freshrec.catalog.sqlite import SQLiteCatalogStore
 from freshrec.log.sqlite import SQLiteEventLog
 from freshrec.registry.datasets import DatasetVersion, dataset_version
+from freshrec.service.cluster import socket_path
 
 ADMIN_KEY = "test-admin-key-0123456789abcdef"
 READY_TIMEOUT_S = 60.0
@@ -45,8 +46,10 @@ class Server:
     """One ``freshrec serve`` process at a time over one data directory."""
 
     def __init__(self, root: Path, env: Mapping[str, str] | None = None,
-                 admin_key: str = ADMIN_KEY) -> None:
+                 admin_key: str = ADMIN_KEY, workers: int = 1) -> None:
+        """``workers``: ``--workers`` (one process unless a test is about several)."""
         self.root = root
+        self.workers = workers
         self.data_dir = root / "data"
         self.admin_key = admin_key
         self.env = {**os.environ, "FRESHREC_ADMIN_KEY": admin_key,
@@ -63,7 +66,8 @@ class Server:
         with open(self.root / "stdout.log", "ab") as out, \
                 open(self.root / "stderr.log", "ab") as err:
             self.process = subprocess.Popen(
-                [*CLI, "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)],
+                [*CLI, "serve", "--data-dir", str(self.data_dir), "--port", str(self.port),
+                 "--workers", str(self.workers)],
                 stdout=out, stderr=err, env=self.env, cwd=self.root)
         self.wait_ready()
         return self
@@ -72,7 +76,8 @@ class Server:
         """``freshrec serve`` expected to refuse to start: its exit code and output."""
         assert self.process is None, "already running"
         return subprocess.run(
-            [*CLI, "serve", "--data-dir", str(self.data_dir), "--port", str(free_port())],
+            [*CLI, "serve", "--data-dir", str(self.data_dir), "--port", str(free_port()),
+             "--workers", str(self.workers)],
             capture_output=True, text=True, env=self.env, cwd=self.root, timeout=timeout)
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> dict[str, Any]:
@@ -132,6 +137,27 @@ class Server:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         kwargs.setdefault("timeout", 30.0)
         return httpx.Client(base_url=self.url, headers=headers, **kwargs)
+
+    def worker(self, index: int, key: str | None = None) -> httpx.Client:
+        """A client to one worker of ``--workers N`` (its own Unix socket, same app)."""
+        key = self.admin_key if key is None else key
+        path = socket_path(self.data_dir, index)
+        return httpx.Client(transport=httpx.HTTPTransport(uds=str(path)),
+                            base_url="http://worker", timeout=60.0,
+                            headers={"Authorization": f"Bearer {key}"} if key else {})
+
+    def wait_workers(self, timeout: float = READY_TIMEOUT_S) -> list[dict[str, Any]]:
+        """Every worker serving and one leading; their entries from /v1/monitoring."""
+        def all_serving() -> list[dict[str, Any]] | None:
+            with self.client() as client:
+                answer = client.get("/v1/monitoring")
+            if answer.status_code != 200:
+                return None
+            workers = answer.json()["workers"]
+            serving = all(w["pid"] for w in workers) and any(w["leader"] for w in workers)
+            return list(workers) if serving else None
+
+        return list(wait_for(all_serving, timeout=timeout, message="every worker serving"))
 
     def logs(self) -> str:
         parts = []

@@ -370,11 +370,15 @@ class ModelLifecycle:
     def _activate(self, version: ModelVersion, position: int, *, force: bool) -> None:
         check_usable(version)
         # Load and verify before touching anything: a corrupt artifact changes nothing.
-        payload = load_artifact(self.artifacts, version.artifacts[0])
-        engine = Engine.restore(payload)
-        engine.state.model_version = version.id
+        engine, _ = self.load(version)
         self.install(engine, position, version.id)
         self.registry.set_champion(version.id, force=force)
+
+    def load(self, version: ModelVersion) -> tuple[Engine, int]:
+        """``version``'s engine from its artifact (checked), and the log position it reflects."""
+        engine = Engine.restore(load_artifact(self.artifacts, version.artifacts[0]))
+        engine.state.model_version = version.id
+        return engine, _artifact_position(self.artifacts, version.artifacts[0]) or 0
 
     def close(self) -> None:
         if self._executor is not None:

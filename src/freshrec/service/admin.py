@@ -62,12 +62,12 @@ def admin_router(runtime: Runtime) -> APIRouter:
     @router.post("/v1/models/{version}/promote", responses=errors(*WITH_PATH_ID, 409))
     async def promote(version: Version) -> dict[str, Any]:
         """Make this version the champion now (overrides the gate and any pin)."""
-        return _public(await _lifecycle_call(lifecycle.promote, version))
+        return _public(await _lifecycle_call(runtime.promote, version))
 
     @router.post("/v1/models/rollback", responses=errors(409))
     async def rollback() -> dict[str, Any]:
         """Go back to the previous champion; takes effect for the next request."""
-        return _public(await _lifecycle_call(lifecycle.rollback))
+        return _public(await _lifecycle_call(runtime.rollback))
 
     @router.post("/v1/models/{version}/pin", responses=errors(*WITH_PATH_ID, 409))
     def pin(version: Version) -> dict[str, Any]:

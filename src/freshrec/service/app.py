@@ -30,8 +30,10 @@ from freshrec.service.auth import require
 from freshrec.service.errors import ApiError, install_error_handlers
 from freshrec.service.limits import BodySizeLimit
 from freshrec.service.metrics import RequestMetrics
+from freshrec.service.metrics_merge import merged_exposition
 from freshrec.service.openapi import KEYED, WITH_BODY, WITH_PATH_ID, ApiDocument, errors
 from freshrec.service.runtime import Runtime
+from freshrec.service.worker_http import LeaderForwarding, WorkerHeader, internal_router
 from freshrec.serving.results import Filters, Recommendation
 
 MAX_EXCLUDE = 1000
@@ -61,8 +63,12 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    if runtime.cluster is not None:  # innermost: a forwarded body is size-limited first
+        app.add_middleware(LeaderForwarding, cluster=runtime.cluster)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=runtime.metrics)
+    if runtime.cluster is not None:
+        app.add_middleware(WorkerHeader, worker=runtime.cluster.index)
     ingest = [Depends(require("ingest"))]
     read = [Depends(require("read"))]
     admin = [Depends(require("admin"))]
@@ -214,15 +220,26 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
              responses={200: {"description": "Prometheus text exposition format"},
                         **errors(*KEYED)}, tags=["operate"])
     def metrics() -> Response:
-        """Prometheus metrics."""
+        """Prometheus metrics (of every worker, each sample labelled with its ``worker``)."""
+        cluster = runtime.cluster
+        if cluster is None:
+            return Response(local_metrics(), media_type=CONTENT_TYPE_LATEST)
+        texts = {cluster.index: local_metrics()}
+        for worker, answer in cluster.call_peers("GET", "/internal/metrics").items():
+            if not isinstance(answer, str) and answer.status_code == 200:
+                texts[worker] = answer.text
+        return Response(merged_exposition(texts), media_type=CONTENT_TYPE_LATEST)
+
+    def local_metrics() -> str:
         runtime.metrics.learner_lag.set(
             max(0, runtime.stores.events.last_position() - runtime.applied_position))
         runtime.monitoring_gauges.update(drift=runtime.drift_report(),
                                          quality=runtime.quality.report())
-        return Response(generate_latest(runtime.metrics.registry),
-                        media_type=CONTENT_TYPE_LATEST)
+        return generate_latest(runtime.metrics.registry).decode()
 
     app.include_router(admin_router(runtime), dependencies=admin, responses=errors(*KEYED))
+    if runtime.cluster is not None:
+        app.include_router(internal_router(runtime, local_metrics))
     document.install(app)
     return app
 

@@ -13,6 +13,7 @@ that was acknowledged.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -42,11 +43,13 @@ from freshrec.registry.datasets import dataset_version
 from freshrec.registry.models import (
     MemoryModelRegistry,
     ModelRegistry,
+    ModelVersion,
     SQLiteModelRegistry,
     load_artifact,
 )
 from freshrec.registry.snapshots import LocalSnapshotStore, MemorySnapshotStore, SnapshotStore
 from freshrec.security.keys import KeyStore, SQLiteKeyStore
+from freshrec.service.cluster import Cluster
 from freshrec.service.gate import Gate
 from freshrec.service.metrics import ServiceMetrics
 from freshrec.service.settings import Settings
@@ -102,15 +105,19 @@ class Runtime:
     """Owns the stores and the engine; applies, recovers, snapshots and retrains."""
 
     def __init__(self, settings: Settings, stores: Stores,
-                 engine_config: EngineConfig | None = None) -> None:
+                 engine_config: EngineConfig | None = None,
+                 cluster: Cluster | None = None) -> None:
+        """With ``cluster`` this is one of several serving workers (each a full replica):
+        only the one holding the lifecycle's lease trains, snapshots and erases, and
+        the others take up each champion it installs."""
         self.settings = settings
         self.stores = stores
+        self.cluster = cluster
         self.engine_config = engine_config or EngineConfig(num_threads=settings.training_threads)
         self.metrics = ServiceMetrics(lambda: self.engine.breaker.failures)
         self.gate = Gate()
         self.engine = Engine(self.engine_config)
-        self.applied_position = 0
-        """The last log position the live engine reflects (written by the learner only)."""
+        self._applied_position = 0
         self.committed_position = 0
         """The last position this process committed: what a read must reflect."""
         self.follower = LogFollower(stores.events, self._apply_records, position=0,
@@ -135,6 +142,10 @@ class Runtime:
         """Held by an erasure and while a snapshot or a rebuild is written, so that no
         state copied before an erasure reaches the disk after it."""
         self._erasures = 0
+        self._following = threading.Lock()
+        """One take-up of the registry's champion at a time (background and peer call)."""
+        self._unloadable: str | None = None
+        """A champion whose artifact failed to load here: not tried again every round."""
         self.drift = InputDriftMonitor(settings.drift_window, settings.drift_window,
                                        min_current=max(100, settings.drift_window // 5))
         self.quality = OnlineQualityMonitor()
@@ -151,6 +162,22 @@ class Runtime:
             data_dir=stores.data_dir if isolated else None,
             log=stores.events, catalog=stores.catalog)
 
+    @property
+    def applied_position(self) -> int:
+        """The last log position the live engine reflects (written by the learner only)."""
+        return self._applied_position
+
+    @applied_position.setter
+    def applied_position(self, position: int) -> None:
+        self._applied_position = position
+        if self.cluster is not None:
+            self.cluster.applied(position)
+
+    @property
+    def leads(self) -> bool:
+        """Whether this process runs the lifecycle (always, unless one of several workers)."""
+        return self.cluster is None or self.cluster.is_leader
+
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
         if self.settings.admin_key:
@@ -158,8 +185,15 @@ class Runtime:
         self.recover()
         self._worker = threading.Thread(target=self._work, name="freshrec-worker", daemon=True)
         self._worker.start()
+        if self.cluster is not None:
+            self.cluster.serving(os.getpid())
+            # A champion the previous leader installed just before it died may not have
+            # reached this worker: take it up before leading.
+            self.cluster.campaign(elected=self.follow_champion)
 
     def stop(self) -> None:
+        if self.cluster is not None:
+            self.cluster.serving(0)
         self._stop.set()
         if self._worker is not None:
             self._worker.join(timeout=30)
@@ -168,6 +202,8 @@ class Runtime:
         self.engine.retrainer.wait(timeout=60)
         self.lifecycle.close()
         self.stores.close()
+        if self.cluster is not None:
+            self.cluster.close()
         unfreeze()
 
     def recover(self) -> None:
@@ -318,12 +354,21 @@ class Runtime:
         last = max((p for p in positions if p is not None), default=0)
         if last > self.committed_position:
             self.committed_position = last
+        if self.cluster is not None:
+            self.cluster.committed(last)  # before the answer: other workers' reads wait on it
         self.follower.notify()
 
+    def acknowledged_position(self) -> int:
+        """The last position acknowledged by this process, or by any worker."""
+        if self.cluster is None:
+            return self.committed_position
+        return max(self.committed_position, self.cluster.acknowledged())
+
     def reflect_acknowledged(self) -> bool:
-        """Wait (at most ``read_wait_s``) until the engine reflects every record this
-        process acknowledged; False if the learner is still behind (the read goes on)."""
-        target = self.committed_position
+        """Wait (at most ``read_wait_s``) until the engine reflects every record that was
+        acknowledged (by any worker); False if the learner is still behind (the read
+        goes on)."""
+        target = self.acknowledged_position()
         if self.applied_position >= target:
             return True
         if self.follower.wait_for(target, self.settings.read_wait_s):
@@ -367,8 +412,61 @@ class Runtime:
             # Until the rebuild, a restart replays the whole log, which no longer has them.
             self.stores.snapshots.prune(0)
             self._rebuild_requested.set()
+        if self.cluster is not None:
+            # Every worker holds the user in its own engine; each forgets them before the
+            # answer, once its learner has applied everything read before the deletion.
+            self.cluster.tell_peers("POST", "/internal/forget",
+                                    {"user": user, "position": self.stores.events.last_position()})
         return {"user": user, "events_erased": erased,
                 "found": bool(erased or known or forgotten)}
+
+    def forget(self, user: str, position: int) -> None:
+        """Another worker erased ``user`` when the log ended at ``position``: forget them.
+
+        Waiting for the learner first matters: a page it read before the deletion could
+        otherwise teach this engine the user again after they were forgotten.
+        """
+        self.follower.wait_for(position, timeout=self.settings.read_wait_s * 30)
+        with self.gate.exclusive():
+            self.engine.forget_user(user)
+            self.quality.forget_user(user)
+            self._erasures += 1
+
+    # -- a champion installed elsewhere ------------------------------------------------
+    def promote(self, version_id: str) -> ModelVersion:
+        version = self.lifecycle.promote(version_id)
+        self._champion_changed()
+        return version
+
+    def rollback(self) -> ModelVersion:
+        version = self.lifecycle.rollback()
+        self._champion_changed()
+        return version
+
+    def _champion_changed(self) -> None:
+        """Every other worker takes up the new champion before the leader goes on (so
+        that an admin's next request, wherever it lands, is answered by it)."""
+        if self.cluster is not None:
+            self.cluster.tell_peers("POST", "/internal/champion")
+
+    def follow_champion(self) -> str:
+        """Serve the registry's champion if this engine is another version (a worker
+        that does not lead: the leader promoted, rolled back or rebuilt). Returns the
+        version serving."""
+        with self._following:
+            champion = self.stores.registry.champion()
+            if (champion is None or champion.revoked is not None or not champion.artifacts
+                    or champion.id in (self.engine.model_version, self._unloadable)):
+                return self.engine.model_version
+            try:
+                engine, position = self.lifecycle.load(champion)
+            except (CorruptSnapshot, TypeError, ValueError, EOFError, OSError) as error:
+                log.error("champion %s cannot be loaded here (%s); %s keeps serving",
+                          champion.id, error, self.engine.model_version)
+                self._unloadable = champion.id
+                return self.engine.model_version
+            self._swap_in(engine, position, champion.id)
+            return champion.id
 
     # -- background work -------------------------------------------------------------
     def _work(self) -> None:
@@ -380,6 +478,12 @@ class Runtime:
 
     def step(self) -> None:
         """One round of background work (also callable directly, e.g. from tests)."""
+        if not self.leads:
+            # The leader tells this worker of each new champion; this is the backstop
+            # for a call that failed or came while this worker was starting.
+            self.follow_champion()
+            self._measure_lag()
+            return
         if self._rebuild_requested.is_set():
             self._rebuild_requested.clear()
             try:
@@ -394,11 +498,15 @@ class Runtime:
         # asking for a training, at the growing interval of the back-off.
         if outcome is not None and outcome["decision"] == "promoted":
             self._refusals_in_row = 0
+            self._champion_changed()
         elif outcome is not None:
             self._refusals_in_row += 1
         self._maybe_train()
         self._maybe_snapshot()
         self._maybe_prune_impressions()
+        self._measure_lag()
+
+    def _measure_lag(self) -> None:
         self.metrics.learner_lag.set(max(0, self.stores.events.last_position()
                                          - self.applied_position))
 
@@ -492,6 +600,7 @@ class Runtime:
                 "last_error": self.follower.last_error,
             },
             "model": self.engine.model_version,
+            **({"workers": self.cluster.workers()} if self.cluster is not None else {}),
         }
 
     def _swap_in(self, engine: Engine, position: int, version: str) -> None:
@@ -594,6 +703,7 @@ class Runtime:
                 "rebuilt from the log after a user's data was erased")
         freeze_loaded_model()
         self.metrics.set_model_version(version.id)
+        self._champion_changed()
         self._last_snapshot_position = snapshot_position
         self._last_snapshot_model = model
         log.info("rebuilt models from the log; %d older snapshot(s) removed", len(old))

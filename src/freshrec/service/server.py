@@ -1,8 +1,9 @@
-"""Running the service under uvicorn with embedded stores."""
+"""Running the service under uvicorn with embedded stores: one process, or N workers."""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -22,17 +23,35 @@ def build_app(settings: Settings):  # type: ignore[no-untyped-def]
     return create_app(runtime)
 
 
-def run_server(data_dir: Path, host: str, port: int, log_level: str = "info") -> None:
+def default_workers() -> int:
+    """One serving worker per CPU this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def run_server(data_dir: Path, host: str, port: int, log_level: str = "info",
+               workers: int = 1) -> None:
     """Serve until SIGTERM/SIGINT. Refuses to start (DataDirLocked, StoreUnavailable)
-    while another server holds ``data_dir`` or one of its SQLite files is damaged."""
-    signal.signal(signal.SIGTERM, _exit_zero)
-    with DataDirLock(data_dir):
+    while another server holds ``data_dir`` or one of its SQLite files is damaged.
+
+    With ``workers`` > 1 this process supervises that many serving processes on one
+    port (:mod:`freshrec.service.supervisor`); with 1 it serves itself.
+    """
+    signal.signal(signal.SIGTERM, exit_zero)
+    with DataDirLock(data_dir) as lock:
         for path in sorted(data_dir.glob("*.sqlite")):
             check_integrity(path)
-        _serve(data_dir, host, port, log_level)
+        if workers > 1:
+            from freshrec.service.supervisor import Supervisor
+
+            configure_process(log_level)
+            Supervisor(data_dir, host, port, workers, log_level, lock).run()
+        else:
+            _serve(data_dir, host, port, log_level)
 
 
-def _exit_zero(*_: object) -> None:
+def exit_zero(*_: object) -> None:
     """SIGTERM is how service managers stop a service, so it ends with exit code 0.
 
     uvicorn handles the signal itself while it serves (finish in-flight requests,
@@ -41,10 +60,11 @@ def _exit_zero(*_: object) -> None:
     raise SystemExit(0)
 
 
-def _serve(data_dir: Path, host: str, port: int, log_level: str) -> None:
-    settings = Settings.from_env(data_dir=data_dir, host=host, port=port)
+def configure_process(log_level: str) -> None:
+    """Logging, and the interpreter and BLAS settings every serving process runs with."""
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per call between workers
     # Shorter GIL time slices: a request waiting behind an ingest batch gets the
     # interpreter sooner, which is what keeps tail latency low on a busy core.
     sys.setswitchinterval(0.001)
@@ -52,8 +72,17 @@ def _serve(data_dir: Path, host: str, port: int, log_level: str) -> None:
     # contends for the core that the next request needs. Trainings run in their own
     # process with their own limit.
     threadpool_limits(1)
-    app = build_app(settings)
+
+
+def uvicorn_config(app: object, log_level: str, **bind: object) -> uvicorn.Config:
     # Access logs are off: they would cost more than the requests they describe, and
     # the metrics endpoint counts requests by route and status instead.
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                timeout_graceful_shutdown=10)
+    return uvicorn.Config(app, log_level=log_level, access_log=False,  # type: ignore[arg-type]
+                          timeout_graceful_shutdown=10, **bind)  # type: ignore[arg-type]
+
+
+def _serve(data_dir: Path, host: str, port: int, log_level: str) -> None:
+    settings = Settings.from_env(data_dir=data_dir, host=host, port=port)
+    configure_process(log_level)
+    app = build_app(settings)
+    uvicorn.Server(uvicorn_config(app, log_level, host=host, port=port)).run()
