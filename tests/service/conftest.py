@@ -36,8 +36,8 @@ def fresh_server(tmp_path: Path) -> Iterator[Any]:
     """A factory of servers with their own data directory, stopped after the test."""
     started: list[Server] = []
 
-    def make(env: Mapping[str, str] | None = None) -> Server:
-        running = Server(tmp_path / f"server{len(started)}", env)
+    def make(env: Mapping[str, str] | None = None, workers: int = 1) -> Server:
+        running = Server(tmp_path / f"server{len(started)}", env, workers=workers)
         running.root.mkdir()
         started.append(running)
         return running.start()

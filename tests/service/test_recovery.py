@@ -266,19 +266,22 @@ def check_recovered(server: Server, acked: list[str], sent: dict[str, int]) -> N
             assert (answer["accepted"], answer["duplicates"]) == (0, len(again))
 
 
-KILLS = 8
+KILLS = {1: 8, 2: 4}
+"""Kills of the whole server (with ``--workers 2``: the supervisor, whose workers die
+with it); tests/service/test_workers.py kills single workers."""
 
 
+@pytest.mark.parametrize("workers", sorted(KILLS))
 def test_kills_at_random_moments_during_concurrent_ingest_lose_no_acknowledged_event(
-        fresh_server: Callable[..., Server]) -> None:
+        fresh_server: Callable[..., Server], workers: int) -> None:
     # Frequent snapshots and trainings, so the kills land in them too.
     server = fresh_server({"FRESHREC_SNAPSHOT_INTERVAL_S": "0.5",
                            "FRESHREC_SNAPSHOT_EVERY_EVENTS": "1500",
-                           "FRESHREC_MIN_TRAIN_EVENTS": "500"})
+                           "FRESHREC_MIN_TRAIN_EVENTS": "500"}, workers=workers)
     rng = random.Random(8)
     acked: list[str] = []
     sent: dict[str, int] = {}
-    for kill in range(KILLS):
+    for kill in range(KILLS[workers]):
         with IngestLoad(server, rng, f"kill{kill}") as load:
             load.wait_acked(rng.randint(100, 3000))
             time.sleep(rng.uniform(0.0, 0.3))  # not always right after an answer
@@ -292,9 +295,10 @@ def test_kills_at_random_moments_during_concurrent_ingest_lose_no_acknowledged_e
         assert len(recommended(admin, "kl-u1", k=5)) == 5
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_during_ingest_stops_cleanly_and_keeps_every_acknowledged_event(
-        fresh_server: Callable[..., Server]) -> None:
-    server = fresh_server({"FRESHREC_MIN_TRAIN_EVENTS": "500"})
+        fresh_server: Callable[..., Server], workers: int) -> None:
+    server = fresh_server({"FRESHREC_MIN_TRAIN_EVENTS": "500"}, workers=workers)
     with IngestLoad(server, random.Random(15), "term") as load:
         load.wait_acked(2000)
         assert server.stop() == 0  # as a service manager stops it: a clean exit
