@@ -87,8 +87,7 @@ class Engine:
         """Add or update several items, rebuilding the signals every request shares once
         for all of them rather than once each (catalog batches)."""
         with self.lock:
-            added = [self.learner.add_item(item, refresh=False) for item in items]
-            if added:
+            if self.learner.add_items(list(items)):
                 item_side(self.state)
 
     def apply(self, record: Item | Event | Impression) -> None:

@@ -55,3 +55,23 @@ def test_new_item_vector_moves_with_its_first_events() -> None:
     after = trained.state.als.item_factors[index]
     garden_user = trained.state.als.user_vector(trained.state.users.get("g-user0"))
     assert float(after @ garden_user) > float(before @ garden_user)
+
+
+def test_a_catalog_batch_gives_each_item_what_adding_it_alone_gives(trained: Engine) -> None:
+    # One text encoding for the whole batch (the learner's path for a catalog batch)
+    # must not change any item's vector: the service and the replay must agree.
+    alone = Engine.restore(trained.snapshot())
+    items = [Item(id=f"batch-{n}", title=f"garden hose {n} kitchen pan", timestamp=2e6 + n)
+             for n in range(20)]
+    items += [Item(id="batch-3", title="kitchen knife steel", timestamp=2e6 + 30),  # changed
+              Item(id=GARDEN[0], title="garden rake renamed", timestamp=2e6 + 31)]  # known
+    for item in items:
+        alone.add_item(item)
+    trained.add_items(items)
+    for state in (alone.state, trained.state):
+        assert state.als.has_item[state.items.get("batch-19")]
+    for name in ("item_factors", "item_prior", "has_prior", "has_item"):
+        assert np.array_equal(getattr(alone.state.als, name), getattr(trained.state.als, name))
+    rows = [alone.state.items.get(item.id) for item in items]
+    assert (alone.state.content_index.similarity(np.array(rows), [(rows[0], 1.0)]).tolist()
+            == trained.state.content_index.similarity(np.array(rows), [(rows[0], 1.0)]).tolist())
