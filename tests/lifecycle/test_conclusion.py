@@ -10,7 +10,8 @@ from freshrec.data.synthetic import generate_shop
 from freshrec.engine import Engine
 from freshrec.lifecycle.manager import LifecycleSettings, ModelLifecycle
 from freshrec.log.memory import MemoryEventLog
-from freshrec.registry.models import MemoryModelRegistry
+from freshrec.registry.datasets import DatasetVersion
+from freshrec.registry.models import MemoryModelRegistry, ModelVersion
 from freshrec.registry.snapshots import MemorySnapshotStore
 
 
@@ -133,3 +134,23 @@ def test_a_pin_asked_for_while_a_training_concludes_waits_for_the_conclusion() -
     assert outcome is not None and outcome["decision"] == "promoted"
     champion = registry.champion()
     assert champion is not None and champion.id == second == installed[-1]
+
+
+def test_a_training_left_by_an_ended_process_is_refused_when_the_lifecycle_is_taken_over(
+        ) -> None:
+    lifecycle, registry = _lifecycle(lambda *_: None)
+    try:
+        # What a process that died mid-training leaves: the id it reserved, nothing else.
+        orphan = registry.next_id()
+        registry.register(ModelVersion(
+            id=orphan, created=0.0, status="candidate", notes="training (left behind)",
+            dataset=DatasetVersion(start_position=0, end_position=0, events=0,
+                                   content_hash="", created=0.0)))
+        running = lifecycle.start(1500, "ours")
+        assert lifecycle.abandon_unfinished() == 1
+        assert registry.get(orphan).status == "refused"  # type: ignore[union-attr]
+        assert "abandoned" in registry.get(orphan).notes  # type: ignore[union-attr]
+        assert registry.get(running).status == "candidate"  # type: ignore[union-attr]
+        lifecycle.wait()
+    finally:
+        lifecycle.close()

@@ -254,6 +254,21 @@ class ModelLifecycle:
             self.registry.update(version.id, artifacts=[],
                                  notes=f"{version.notes}; artifact deleted (older refusal)")
 
+    def abandon_unfinished(self) -> int:
+        """Refuse the candidates whose training ended with the process that ran it (a
+        crash, or a worker that led the lifecycle and died): none will ever conclude.
+        Called when this process takes the lifecycle over, with no training of its own."""
+        abandoned = 0
+        for version in self.registry.list(limit=1_000_000, status="candidate"):
+            if self.status.running is not None and version.id == self.status.running.version_id:
+                continue
+            if version.gate is None and not version.artifacts:
+                self.registry.update(version.id, status="refused",
+                                     notes=f"{version.notes}; abandoned: the process "
+                                           "training it ended before it finished")
+                abandoned += 1
+        return abandoned
+
     # -- erasure ---------------------------------------------------------------------
     @contextmanager
     def erasing(self, reason: str) -> Iterator[None]:

@@ -185,11 +185,21 @@ class Runtime:
         self.recover()
         self._worker = threading.Thread(target=self._work, name="freshrec-worker", daemon=True)
         self._worker.start()
-        if self.cluster is not None:
+        if self.cluster is None:
+            self._take_over_lifecycle()
+        else:
             self.cluster.serving(os.getpid())
-            # A champion the previous leader installed just before it died may not have
-            # reached this worker: take it up before leading.
-            self.cluster.campaign(elected=self.follow_champion)
+            self.cluster.campaign(elected=self._take_over_lifecycle)
+
+    def _take_over_lifecycle(self) -> None:
+        """Before leading: serve the registry's champion (the previous leader may have
+        installed it just before it died, unseen here) and refuse its unfinished
+        trainings (their process is gone)."""
+        if self.cluster is not None:
+            self.follow_champion()
+        abandoned = self.lifecycle.abandon_unfinished()
+        if abandoned:
+            log.info("%d training(s) left unfinished by an ended process refused", abandoned)
 
     def stop(self) -> None:
         if self.cluster is not None:
