@@ -193,10 +193,14 @@ class Runtime:
 
     def _take_over_lifecycle(self) -> None:
         """Before leading: serve the registry's champion (the previous leader may have
-        installed it just before it died, unseen here) and refuse its unfinished
-        trainings (their process is gone)."""
+        installed it just before it died, unseen here), take up an erasure's rebuild it
+        left undone, and refuse its unfinished trainings (their process is gone)."""
         if self.cluster is not None:
             self.follow_champion()
+            champion = self.stores.registry.champion()
+            if champion is not None and champion.revoked is not None:
+                # The previous leader died between an erasure and its rebuild.
+                self._rebuild_requested.set()
         abandoned = self.lifecycle.abandon_unfinished()
         if abandoned:
             log.info("%d training(s) left unfinished by an ended process refused", abandoned)
