@@ -299,3 +299,18 @@ def test_recovery_brings_back_what_the_rankers_learned() -> None:
     finally:
         recovered.follower.stop()
         live.follower.stop()
+
+
+def test_no_request_telemetry_whatever_the_environment_says(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # FastAPI exports OpenTelemetry spans and metrics over OTLP when told so by the
+    # environment; freshrec sends nothing anywhere.
+    monkeypatch.setenv("FASTAPI_OTEL_AUTO_CONFIGURE", "true")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    stores = Stores(GroupCommitLog(MemoryEventLog()), MemoryCatalogStore(), MemoryKeyStore(),
+                    MemorySnapshotStore())
+    app = create_app(Runtime(Settings(), stores), manage_lifecycle=False)
+    telemetry = getattr(app, "_telemetry", None)
+    if telemetry is None:
+        pytest.skip("this FastAPI has no built-in telemetry")
+    assert not any(telemetry[k] for k in ("tracing", "metrics", "logs", "auto_configure"))

@@ -7,6 +7,7 @@ Build it with :func:`create_app` from a :class:`~freshrec.service.runtime.Runtim
 # No ``from __future__ import annotations`` here: the ``k`` parameters are annotated
 # with ``Query(le=settings.max_k)``, a closure variable that FastAPI cannot resolve
 # from a string annotation (every ``?k=`` request then failed with a 500).
+import inspect
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -37,6 +38,13 @@ from freshrec.service.worker_http import LeaderForwarding, WorkerHeader, interna
 from freshrec.serving.results import Filters, Recommendation
 
 MAX_EXCLUDE = 1000
+NO_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False,
+                   "auto_configure": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {})
+"""Nothing leaves the machine: FastAPI 0.16x traces requests with OpenTelemetry by
+default and exports them wherever ``FASTAPI_OTEL_AUTO_CONFIGURE`` and the OTLP
+variables point; off, whatever the environment says."""
 log = logging.getLogger("freshrec")
 # A path id, documented with the id rule; app code checks it (for a clear message).
 PathId = Annotated[str, Path(description=schemas.ID_RULE, json_schema_extra=schemas.ID_SCHEMA)]
@@ -60,6 +68,7 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
                     "/healthz and /readyz needs 'Authorization: Bearer <key>'.",
         docs_url="/docs" if public_docs else None,
         openapi_url="/openapi.json" if public_docs else None, redoc_url=None,
+        **NO_TELEMETRY,
     )
     app.state.runtime = runtime
     install_error_handlers(app)
