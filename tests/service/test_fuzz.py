@@ -32,11 +32,17 @@ MIN_TEST_CASES = 500
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    # Trainings start after 30 events, so fuzzed ingest can set them off too.
-    running = Server(tmp_path_factory.mktemp("fuzz"), {"FRESHREC_MIN_TRAIN_EVENTS": "30"})
+@pytest.fixture(scope="module", params=[1, 2], ids=["one-process", "two-workers"])
+def fuzzed(tmp_path_factory: pytest.TempPathFactory,
+           request: pytest.FixtureRequest) -> Iterator[Server]:
+    # Trainings start after 30 events, so fuzzed ingest can set them off too. With two
+    # workers, half the admin requests reach the one that does not lead and are
+    # forwarded: their answers must keep the same contract.
+    running = Server(tmp_path_factory.mktemp("fuzz"), {"FRESHREC_MIN_TRAIN_EVENTS": "30"},
+                     workers=request.param)
     running.start()
+    if request.param > 1:
+        running.wait_workers()
     yield running
     running.stop()
 

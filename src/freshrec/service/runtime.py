@@ -475,6 +475,12 @@ class Runtime:
             try:
                 engine, position = self.lifecycle.load(champion)
             except (CorruptSnapshot, TypeError, ValueError, EOFError, OSError) as error:
+                now = self.stores.registry.get(champion.id)
+                if now is None or now.revoked is not None or now.status != "champion":
+                    # An erasure revoked it (and deleted its artifact) while it loaded:
+                    # nothing is wrong, the next champion comes from the rebuild.
+                    log.info("champion %s was replaced while it loaded here", champion.id)
+                    return self.engine.model_version
                 log.error("champion %s cannot be loaded here (%s); %s keeps serving",
                           champion.id, error, self.engine.model_version)
                 self._unloadable = champion.id

@@ -74,12 +74,18 @@ class LeaderForwarding:
             return
         headers = [(name, value) for name, value in scope["headers"]
                    if name.lower() not in HOP_HEADERS]
-        target = scope["path"] + ("?" + scope["query_string"].decode()
-                                  if scope["query_string"] else "")
+        # The path as the client sent it, still percent-encoded: the decoded one can hold
+        # characters no URL may carry (an id with a control character, say).
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        query = scope["query_string"]
+        target = (raw_path + (b"?" + query if query else b"")).decode("latin-1")
         try:
             async with client:
                 answer = await client.request(scope["method"], target, content=body,
                                               headers=headers)
+        except httpx.InvalidURL as error:
+            await _refuse(send, 400, f"the request's URL cannot be carried to the leader: {error}")
+            return
         except httpx.HTTPError:
             await _unavailable(send, "the lifecycle's leader did not answer; retry")
             return
