@@ -25,6 +25,7 @@ the same state. One re-entrant lock keeps a request from reading half an update.
 
 from __future__ import annotations
 
+import operator
 import pickle
 import threading
 import time
@@ -60,6 +61,14 @@ from freshrec.serving.sources import (
 
 NO_FILTERS = Filters()
 NATURAL = Filters(exclude_seen=False)
+
+
+def _ids_of(ids: list[str], indices: np.ndarray) -> tuple[str, ...]:  # type: ignore[type-arg]
+    """The ids at ``indices``, in one C-level pass (a request's impression lists ~150)."""
+    positions = indices.tolist()
+    if len(positions) < 2:
+        return tuple(ids[i] for i in positions)
+    return operator.itemgetter(*positions)(ids)  # type: ignore[no-any-return]
 
 
 class Engine:
@@ -270,7 +279,7 @@ class Engine:
             candidates, features = ranked.impression
             ids = state.items.ids
             record = Impression(
-                user=user_id, timestamp=state.clock, items=tuple(ids[i] for i in candidates),
+                user=user_id, timestamp=state.clock, items=_ids_of(ids, candidates),
                 features=np.ascontiguousarray(features, dtype=np.float32).tobytes(),
                 n_features=features.shape[1], cold=context.user is None or not context.recent,
                 first_visit=context.user is None)
