@@ -51,14 +51,12 @@ def top_k(scores: np.ndarray[Any, Any], k: int) -> np.ndarray[Any, Any]:
     if candidates is None:
         candidates = np.flatnonzero(np.isfinite(scores))
     values = scores[candidates]
-    if candidates.size > k:
-        # Partial selection first when there are many, then an exact order of the rest.
-        if candidates.size > 4 * k:
-            part = np.argpartition(-values, k - 1)
-            # Keep every score tied with the k-th, so the index decides among them.
-            kth = values[part[k - 1]]
-            keep = values >= kth
-            candidates, values = candidates[keep], values[keep]
+    if candidates.size > 4 * k:
+        # Partial selection first when there are many, then an exact order of the rest;
+        # every score tied with the k-th is kept, so the index decides among them.
+        kth = values[np.argpartition(-values, k - 1)[k - 1]]
+        keep = values >= kth
+        candidates, values = candidates[keep], values[keep]
     finite = np.isfinite(values)
     if not finite.all():
         candidates, values = candidates[finite], values[finite]
