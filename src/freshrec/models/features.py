@@ -118,9 +118,7 @@ def item_side_interval(events_seen: int) -> int:
 
 
 _NONE = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
-_RANKED_DEPTH = 1024
-"""How deep the learner ranks each item-only signal: deep enough that a request excluding a
-heavy user's history (2,000 films) still finds its top few there, not by a catalog scan."""
+_RANKED_DEPTH = 256
 _ITEM_SIDE = frozenset({"trend_short", "trend_mid", "trend_long", "popularity", "freshness"})
 
 
