@@ -12,8 +12,9 @@ event, so the next request reflects it.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,9 @@ class OnlineLearner:
 
     def __init__(self, state: ModelState) -> None:
         self.state = state
+        self._flush: Iterator[None] | None = None
+        """An item flush under way (:meth:`flush_some`); not state: it is finished before
+        any other write and before a snapshot, at the log position that started it."""
 
     # The learner's memory lives in the state (snapshotted with it); these read it.
     @property
@@ -83,6 +87,7 @@ class OnlineLearner:
         :meth:`encode_items` (bulk loading encodes many items in one call), and
         ``refresh=False`` the rebuild of the item-side signals to the caller (once per
         batch): requests never keep one they had to build."""
+        self.settle()
         state = self.state
         timestamp = item.timestamp if item.timestamp is not None else state.clock
         is_new = state.items.get(item.id) is None
@@ -125,6 +130,9 @@ class OnlineLearner:
         state.content_index.set_many(unique, [document(state, i) for i in unique])
 
     def learn_one(self, event: Event, *, fold_in: bool = True) -> None:
+        """Fold one event in; when it fills the item micro-batch, the flush starts and
+        the caller runs it (:meth:`flush_some`), or the next write finishes it."""
+        self.settle()
         state = self.state
         item = state.items.ensure(event.item, event.timestamp)
         user = state.users.ensure(event.user)
@@ -151,7 +159,7 @@ class OnlineLearner:
             self.dirty_users.add(user)
             self.dirty_items.add(item)
             if len(self.dirty_items) >= state.config.item_batch_size:
-                self.flush_items()
+                self._flush = self._flush_steps()
         if fold_in:
             # The writer refreshes the signals every request shares (half a millisecond
             # on MovieLens) when they are due: every few events, or when the event
@@ -183,25 +191,59 @@ class OnlineLearner:
 
     def flush_items(self) -> None:
         """Re-solve the vectors of items touched since the last flush (a micro-batch)."""
-        state = self.state
-        als = state.als
-        self.flush_users()
+        self.settle()
+        for _ in self._flush_steps():
+            pass
+
+    @property
+    def flushing(self) -> bool:
+        """An item flush has started and is not finished."""
+        return self._flush is not None
+
+    def flush_some(self, budget_s: float) -> bool:
+        """Advance the flush under way for about ``budget_s`` (at least one step); True
+        when it is finished. Between calls the caller may let requests read the state."""
+        if self._flush is None:
+            return True
+        deadline = time.perf_counter() + budget_s
+        for _ in self._flush:
+            if time.perf_counter() >= deadline:
+                return False
+        self._flush = None
+        return True
+
+    def settle(self) -> None:
+        """Finish a flush under way: every write starts from the state after it."""
+        if self._flush is not None:
+            self.flush_some(float("inf"))
+
+    def _flush_steps(self) -> Iterator[None]:
+        """The item flush one solve at a time, yielding after each.
+
+        Each user is solved from the item factors and each item from the user factors,
+        which do not move while that side is solved, so every solve gives the same
+        vector whenever it runs: the finished state does not depend on how the steps
+        were spread out, nor on requests reading in between (they read; a dirty user's
+        vector they solve on the fly is the one the flush stores).
+        """
+        als = self.state.als
+        for user in list(self.dirty_users):
+            self.fold_in_user(user)
+            yield
         als.refresh_user_gram()
-        self.fold_in_items(list(self.dirty_items))
+        for item in list(self.dirty_items):
+            users, confidence = self.state.item_users.of(item)
+            als.fold_in_item(item, users, confidence)
+            yield
         self.dirty_items.clear()
         als.refresh_item_gram()
-
-    def fold_in_items(self, items: list[int]) -> None:
-        state = self.state
-        for item in items:
-            users, confidence = state.item_users.of(item)
-            state.als.fold_in_item(item, users, confidence)
 
     def learn_impression(self, record: Impression) -> None:
         """Apply an impression record: remember what was shown, to learn from the next
         choice, and store the user's vector if it was behind their events. Items no
         longer in the catalog are dropped with their rows; a user the model no longer
         knows (erased) teaches nothing."""
+        self.settle()
         state = self.state
         rows = np.frombuffer(record.features, dtype=np.float32).reshape(-1, record.n_features)
         if rows.shape[0] != len(record.items):

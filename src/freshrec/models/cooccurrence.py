@@ -148,33 +148,43 @@ class ItemCooccurrence:
 
     def norm(self, items: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         """Cosine denominators: the square root of each item's (smoothed) event count."""
+        occurrences = self.occurrences
+        if items.size and int(items.max()) < occurrences.shape[0]:
+            return np.sqrt(occurrences[items] + self.smoothing)  # every item counted: no mask
         counts = np.zeros(items.shape[0], dtype=np.float64)
-        inside = items < self.occurrences.shape[0]
-        counts[inside] = self.occurrences[items[inside]]
+        inside = items < occurrences.shape[0]
+        counts[inside] = occurrences[items[inside]]
         return np.sqrt(counts + self.smoothing)
 
     def _aggregate(self, pairs: PairCounts, context: Sequence[tuple[int, float]],
                    n_items: int) -> np.ndarray[Any, Any]:
-        indices, counts, owners, strengths = [], [], [], []
+        # A request runs this twice over up to 20 rows: the rows are read directly
+        # rather than through a method call each.
+        rows = pairs.rows
+        indices, counts, owners, strengths, sizes = [], [], [], [], []
         for item, strength in context:
-            neighbours, weights = pairs.row_arrays(item)
-            if neighbours.size:
-                indices.append(neighbours)
-                counts.append(weights)
-                owners.append(item)
-                strengths.append(strength)
+            if item < len(rows):
+                row = rows[item]
+                size = row.size
+                if size:
+                    indices.append(row.neighbors[:size])
+                    counts.append(row.weights[:size])
+                    owners.append(item)
+                    strengths.append(strength)
+                    sizes.append(size)
         if not indices:
             return np.zeros(n_items, dtype=np.float64)
         index = np.concatenate(indices)
-        scale = np.repeat(np.asarray(strengths) / self.norm(np.asarray(owners)),
-                          [part.shape[0] for part in indices])
+        scale = np.repeat(np.asarray(strengths) / self.norm(np.asarray(owners)), sizes)
         # One vectorised pass: pair weight x context strength / (|context| |neighbour|^2e).
         target = self.norm(index)
         if self.target_exponent != 0.5:
             target = target ** (2.0 * self.target_exponent)
         weight = np.concatenate(counts) * scale / target
-        keep = index < n_items
-        return np.bincount(index[keep], weights=weight[keep], minlength=n_items)
+        if int(index.max()) >= n_items:
+            keep = index < n_items
+            index, weight = index[keep], weight[keep]
+        return np.bincount(index, weights=weight, minlength=n_items)
 
     def scores(self, context: Sequence[tuple[int, float]], n_items: int) -> np.ndarray[Any, Any]:
         """Sum of cosine similarities to the context items, each weighted by its strength."""

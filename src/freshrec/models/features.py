@@ -154,7 +154,9 @@ class ItemSide:
             # Age counts from an item's first event, not its catalog entry: when an item
             # was listed says nothing about whether anyone wants it.
             age = np.maximum(0.0, self.clock - self.items.first_event[items])
-            return np.nan_to_num(np.exp2(-age / self.half_life))
+            values = np.exp2(-age / self.half_life)
+            values[np.isnan(values)] = 0.0  # no event yet (nan_to_num costs 4x this)
+            return values
         return np.log1p(self.raw[name][items])
 
     def __getstate__(self) -> dict[str, Any]:
