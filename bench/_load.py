@@ -192,18 +192,33 @@ class PinnedConnection:
     that accepted it, named in ``worker`` after the first answer (0 without the header).
 
     For measurements that must choose which worker acks and which one answers
-    (freshness across workers); load generators use :class:`Connection`.
+    (freshness across workers); load generators use :class:`Connection`. uvicorn closes
+    a keep-alive connection idle for 5 s: the next request then reconnects, opening new
+    connections until one reaches the same worker, and is sent again (ingest is
+    idempotent by id).
     """
 
-    def __init__(self, port: int, key: str | None, timeout: float = 60.0) -> None:
+    def __init__(self, port: int, key: str | None, timeout: float = 60.0,
+                 attempts: int = 1000) -> None:
+        self._port, self._timeout, self._attempts = port, timeout, attempts
         self._http = http.client.HTTPConnection(HOST, port, timeout=timeout)
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._answered = False
         self.worker = 0
         self.headers: http.client.HTTPMessage | None = None
         """The last response's headers."""
 
     def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
         """(status, decoded JSON body); ``body`` is JSON already encoded."""
+        try:
+            return self._send(method, path, body)
+        except ConnectionError:  # reset, broken pipe, or closed without a response
+            if not self._answered:
+                raise
+        self._reconnect()
+        return self._send(method, path, body)
+
+    def _send(self, method: str, path: str, body: bytes | None) -> tuple[int, Any]:
         headers = dict(self._headers)
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -212,7 +227,18 @@ class PinnedConnection:
         raw = response.read()
         self.headers = response.headers
         self.worker = int(response.getheader(WORKER_HEADER[:-1].decode(), "0"))
+        self._answered = True
         return response.status, msgspec.json.decode(raw) if raw else None
+
+    def _reconnect(self) -> None:
+        wanted = self.worker
+        for _ in range(self._attempts):
+            self._http.close()
+            self._http = http.client.HTTPConnection(HOST, self._port, timeout=self._timeout)
+            self._send("GET", "/readyz", None)
+            if self.worker == wanted:
+                return
+        raise RuntimeError(f"{self._attempts} new connections did not reach worker {wanted}")
 
     def close(self) -> None:
         self._http.close()

@@ -17,8 +17,10 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from _load import connections_to_every_worker
 from freshrec.client import FreshrecClient
 from freshrec.data import generate_shop, load_online_retail, shared_data_dir
 from freshrec.local_server import LocalServer, free_port
+from freshrec.log.sqlite import SQLiteEventLog
 from freshrec.records import Event, Item
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -107,7 +110,7 @@ def prepared_data(data: BenchData, workdir: Path, console: Console,
     # trained model is in must exist before this server stops.
     with freshrec_server(data_dir, {**(env or {}), **SNAPSHOT_OFTEN}).start(timeout=1800) \
             as server:
-        model = wait_every_worker(server, 1)
+        model = wait_trained(server, 1)
         wait_snapshot_of(data_dir, model)
     console.print(f"loaded {len(data.items):,} items and {len(data.history):,} events in "
                   f"{loaded - started:.0f}s; restart, replay and training took "
@@ -118,6 +121,15 @@ def prepared_data(data: BenchData, workdir: Path, console: Console,
 def copy_dir(workdir: Path, workers: int) -> Path:
     """The data directory of the server with ``workers`` workers (:func:`started_server`)."""
     return workdir / f"data-{workers}w"
+
+
+def log_position(data_dir: Path) -> int:
+    """The log's last position, read from the server's SQLite file (a second handle)."""
+    log = SQLiteEventLog(data_dir / "events.sqlite")
+    try:
+        return log.last_position()
+    finally:
+        log.close()
 
 
 def wait_snapshot_of(data_dir: Path, model: str, timeout: float = 600) -> None:
@@ -143,43 +155,58 @@ def started_server(prepared: Path, workdir: Path, workers: int,
     shutil.copytree(prepared, data_dir)
     server = freshrec_server(data_dir, env, workers).start(timeout=1800)
     try:
-        wait_every_worker(server, workers)
+        wait_trained(server, workers)
     except BaseException:
         server.stop()
         raise
     return server
 
 
-def wait_every_worker(server: LocalServer, workers: int, timeout: float = 1800) -> str:
-    """Wait until each worker is ready with a trained model (the service trains in the
-    background after recovery); the model's version.
+def wait_every_worker(server: LocalServer, workers: int,
+                      until: Callable[[dict[str, Any]], bool] = lambda answer: True,
+                      what: str = "ready", timeout: float = 1800) -> list[dict[str, Any]]:
+    """Wait until the /readyz answer of each worker satisfies ``until``; the answers.
 
     /readyz is asked over new connections until every worker index has answered,
-    since one keep-alive connection stays with the worker that accepted it.
+    since one keep-alive connection stays with the worker that accepted it; a worker
+    still recovering answers 503 ``{"status": "recovering"}``, never satisfying it.
     """
     deadline = time.monotonic() + timeout
     while True:
-        models = {"untrained"}
         try:
             pinned = connections_to_every_worker(server.port, KEY, workers, each=1)
         except RuntimeError as error:  # a worker still starting: not listening yet
             problem = str(error)
         else:
             try:
-                # A worker still recovering answers 503 {"status": "recovering"}.
-                models = {(answer or {}).get("model", "untrained")
-                          for group in pinned.values() for connection in group
-                          for answer in [connection.request("GET", "/readyz")[1]]}
+                answers = [connection.request("GET", "/readyz")
+                           for group in pinned.values() for connection in group]
             finally:
                 for group in pinned.values():
                     for connection in group:
                         connection.close()
-            problem = "no trained model"
-        if "untrained" not in models:
-            return ", ".join(sorted(models))
+            if all(status == 200 and until(answer) for status, answer in answers):
+                return [answer for _, answer in answers]
+            problem = f"not every worker {what}"
         if time.monotonic() > deadline:
             raise TimeoutError(f"{problem} after {timeout:.0f}s")
-        time.sleep(1.0)
+        time.sleep(0.5)
+
+
+def wait_trained(server: LocalServer, workers: int) -> str:
+    """Wait until every worker serves a trained model (the service trains in the
+    background after recovery); the models' versions."""
+    answers = wait_every_worker(server, workers, lambda a: a["model"] != "untrained",
+                                "serves a trained model")
+    return ", ".join(sorted({answer["model"] for answer in answers}))
+
+
+def wait_caught_up(server: LocalServer, workers: int, position: int,
+                   timeout: float = 600) -> None:
+    """Wait until every worker's learner has applied the log up to ``position``, so a
+    measurement does not pay for the backlog of the one before."""
+    wait_every_worker(server, workers, lambda a: a["position"] >= position,
+                      f"reached position {position:,}", timeout)
 
 
 @dataclass
@@ -192,6 +219,7 @@ class Configurations:
     prepared: Path
     workdir: Path
     console: Console
+    data: BenchData
     env: dict[str, str] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
 
@@ -208,7 +236,30 @@ class Configurations:
             try:
                 yield workers, server
             finally:
-                server.stop()
+                alive = server.process is not None and server.process.poll() is None
+                code = server.stop()
+                if not alive:  # it died during the measurement: say how, from its log
+                    self.failed.append(f"workers={workers}: the server exited (code {code}) "
+                                       "during the measurement.")
+                    self.console.print(f"[red]{self.failed[-1]}[/] Its log ends:\n"
+                                       + _tail(server.log_path))
+
+
+@contextmanager
+def bench_run(title: str, args: argparse.Namespace) -> Iterator[Configurations]:
+    """The frame of a service benchmark: the header, the data, and a work folder with the
+    prepared data directory; the configurations to measure (with the run's console and
+    data, still there after the folder is gone)."""
+    console = Console(width=120)
+    header(console, title)
+    data = bench_data()
+    if data.note:
+        console.print(f"[yellow]note:[/] {data.note}")
+    env = server_env(args.server_env)
+    with tempfile.TemporaryDirectory(prefix="freshrec-bench-") as folder:
+        workdir = Path(folder)
+        yield Configurations(prepared_data(data, workdir, console, env), workdir, console,
+                             data, env)
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:
@@ -232,6 +283,12 @@ def worker_counts(text: str) -> list[int]:
     if not counts or min(counts) < 1:
         raise argparse.ArgumentTypeError(f"expected worker counts of at least 1; got {text!r}")
     return list(dict.fromkeys(counts))
+
+
+def _tail(path: Path | None, lines: int = 30) -> str:
+    if path is None or not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def server_env(pairs: Sequence[str]) -> dict[str, str]:

@@ -26,7 +26,6 @@ import argparse
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,17 +38,13 @@ from rich.console import Console
 from _load import LoadProcess, http_request, open_loop, percentiles, wrk
 from _server import (
     KEY,
-    Configurations,
     Report,
     add_server_options,
-    bench_data,
+    bench_run,
     by_worker,
     chunks,
     cpu_between,
     floor_server,
-    header,
-    prepared_data,
-    server_env,
     tree_cpu_seconds,
 )
 from freshrec.client import FreshrecClient
@@ -84,37 +79,29 @@ def main() -> None:
         args.wrk_seconds = 3.0 if args.quick else 10.0
     if args.seconds is None:
         args.seconds = 10.0 if args.quick else 60.0
-    console = Console(width=120)
     if args.concurrency.strip() and shutil.which("wrk") is None:
         # Said before any loading, and nothing is installed behind the user's back.
         sys.exit("bench/serve.py needs wrk for its closed-loop rows: install it (Debian and "
                  "Ubuntu: 'apt-get install wrk'; macOS: 'brew install wrk'), or skip those "
                  "rows with --concurrency ''")
-    header(console, "freshrec service benchmark: recommendations")
-    data = bench_data()
-    if data.note:
-        console.print(f"[yellow]note:[/] {data.note}")
-    rng = np.random.default_rng(0)
-    users = data.users
-    paths = [f"/v1/users/{quote(users[i], safe='')}/recommendations?k=10"
-             for i in rng.integers(len(users), size=20_000)]
     concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
     closed_rows: list[list[str]] = []
     target_rows: list[list[str]] = []
     target_notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="freshrec-bench-serve-") as folder:
-        workdir = Path(folder)
-        env = server_env(args.server_env)
-        configs = Configurations(prepared_data(data, workdir, console, env), workdir,
-                                 console, env)
-        for workers, server in configs.servers(args.workers):
+    with bench_run("freshrec service benchmark: recommendations", args) as run:
+        rng = np.random.default_rng(0)
+        users = run.data.users
+        paths = [f"/v1/users/{quote(users[i], safe='')}/recommendations?k=10"
+                 for i in rng.integers(len(users), size=20_000)]
+        for workers, server in run.servers(args.workers):
             if concurrencies:
-                closed_rows += closed_loop(console, server.url, workdir, workers, paths,
-                                           concurrencies, args)
+                closed_rows += closed_loop(run.console, server.url, run.workdir, workers,
+                                           paths, concurrencies, args)
             if args.seconds > 0:
-                rows, notes = target(server, workers, paths, data.stream, args)
+                rows, notes = target(server, workers, paths, run.data.stream, args)
                 target_rows += rows
                 target_notes += notes
+    console, data = run.console, run.data
     if concurrencies:
         closed_rows.sort(key=lambda row: (int(row[0]), int(row[1])))  # worker counts adjacent
         Report("serve-closed-loop",
@@ -126,14 +113,14 @@ def main() -> None:
                 "auth; floor: the same stack (FastAPI + uvicorn, the same process settings) "
                 "answering a constant JSON at the same path, with as many worker processes "
                 "(uvicorn's workers= on one listening socket); floor/recs: how many times "
-                "the service's requests/s the floor does.", *configs.failed],
+                "the service's requests/s the floor does.", *run.failed],
                server_env=args.server_env).show(console)
     if args.seconds > 0:
         title = (f"Target scenario: {args.rate:.0f} recommendations/s while ingesting "
                  f"{args.events_per_second:,.0f} events/s (open loop, {data.name})")
         Report(f"serve-target-{args.rate:.0f}rps", title,
                ["workers", "stream", "scheduled", "achieved (200 OK)", "not OK", "p50 ms",
-                "p95 ms", "p99 ms", "max ms"], target_rows, [*target_notes, *configs.failed],
+                "p95 ms", "p99 ms", "max ms"], target_rows, [*target_notes, *run.failed],
                server_env=args.server_env).show(console)
 
 
