@@ -229,7 +229,7 @@ class Configurations:
             try:
                 server = started_server(self.prepared, self.workdir, workers, self.env)
             except (RuntimeError, TimeoutError, OSError) as error:
-                reason = str(error).splitlines()[-1] if str(error) else type(error).__name__
+                reason = _last_words(str(error)) or type(error).__name__
                 self.failed.append(f"workers={workers}: the server did not start ({reason}).")
                 self.console.print(f"[red]{self.failed[-1]}[/]")
                 continue
@@ -283,6 +283,13 @@ def worker_counts(text: str) -> list[int]:
     if not counts or min(counts) < 1:
         raise argparse.ArgumentTypeError(f"expected worker counts of at least 1; got {text!r}")
     return list(dict.fromkeys(counts))
+
+
+def _last_words(text: str) -> str:
+    """The last line of ``text`` with words in it, without the frame a CLI drew around it
+    (the error of a server that did not start ends with its log)."""
+    lines = [re.sub(r"[\u2500-\u257f\s]+", " ", line).strip() for line in text.splitlines()]
+    return next((line for line in reversed(lines) if re.search(r"\w", line)), "")
 
 
 def _tail(path: Path | None, lines: int = 30) -> str:
