@@ -17,6 +17,7 @@ cost per request to a few tens of microseconds.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import multiprocessing
 import re
 import resource
@@ -28,9 +29,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 
 HOST = "127.0.0.1"
+WORKER_HEADER = b"x-freshrec-worker:"
+"""Names the worker process that answered (``serve --workers N``); absent with one."""
 
 
 def http_request(method: str, path: str, key: str | None, body: bytes | None = None) -> bytes:
@@ -47,6 +51,8 @@ class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.worker = 0
+        """The worker that answered the last request (0 without the header)."""
 
     @classmethod
     async def open(cls, port: int) -> Connection:
@@ -56,12 +62,15 @@ class Connection:
     async def send(self, raw: bytes) -> tuple[int, bytes]:
         """Send one request, read its whole response: (status, body)."""
         self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
+        head = (await self.reader.readuntil(b"\r\n\r\n")).lower()
         status = int(head[9:12])
-        at = head.lower().find(b"content-length:")
+        at = head.find(b"content-length:")
         if at < 0:
             raise ValueError("response without Content-Length")
         length = int(head[at + 15:head.index(b"\r\n", at)])
+        at = head.find(WORKER_HEADER)
+        if at >= 0:
+            self.worker = int(head[at + len(WORKER_HEADER):head.index(b"\r\n", at)])
         return status, await self.reader.readexactly(length)
 
     def close(self) -> None:
@@ -83,6 +92,7 @@ async def _open_loop(port: int, requests: Sequence[bytes], rate: float, duration
     latency = np.full(n, np.nan)
     lag = np.full(n, np.nan)
     statuses: Counter[int] = Counter()
+    workers: Counter[int] = Counter()
     idle: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(pool):
         idle.put_nowait(await Connection.open(port))
@@ -106,6 +116,7 @@ async def _open_loop(port: int, requests: Sequence[bytes], rate: float, duration
         last_answer = time.perf_counter()
         latency[i] = last_answer - scheduled
         statuses[status] += 1
+        workers[connection.worker] += 1
         idle.put_nowait(connection)
 
     await _wait_until(start_at)
@@ -127,7 +138,8 @@ async def _open_loop(port: int, requests: Sequence[bytes], rate: float, duration
         idle.get_nowait().close()
     done = ~np.isnan(latency)
     return {"scheduled": n, "completed": int(done.sum()), "failures": failures,
-            "statuses": dict(statuses), "latency": latency[done], "lag": lag[~np.isnan(lag)],
+            "statuses": dict(statuses), "workers": dict(workers),
+            "latency": latency[done], "lag": lag[~np.isnan(lag)],
             "elapsed": elapsed, "connections": opened, "client_cpu": cpu}
 
 
@@ -144,6 +156,7 @@ async def _closed_loop(port: int, requests: Sequence[bytes], connections: int,
     clients = [await Connection.open(port) for _ in range(connections)]
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
+    workers: Counter[int] = Counter()
     await _wait_until(start_at)
     cpu0, t0 = _cpu_seconds(), time.perf_counter()
     deadline = t0 + duration
@@ -155,6 +168,7 @@ async def _closed_loop(port: int, requests: Sequence[bytes], connections: int,
             status, _ = await connection.send(requests[i % len(requests)])
             latencies.append(time.perf_counter() - sent)
             statuses[status] += 1
+            workers[connection.worker] += 1
             i += connections
 
     await asyncio.gather(*(worker(w, c) for w, c in enumerate(clients)))
@@ -162,7 +176,7 @@ async def _closed_loop(port: int, requests: Sequence[bytes], connections: int,
     for connection in clients:
         connection.close()
     return {"completed": len(latencies), "statuses": dict(statuses),
-            "latency": np.asarray(latencies), "elapsed": elapsed,
+            "workers": dict(workers), "latency": np.asarray(latencies), "elapsed": elapsed,
             "client_cpu": (_cpu_seconds() - cpu0) / elapsed}
 
 
@@ -170,6 +184,91 @@ def closed_loop(port: int, requests: Sequence[bytes], connections: int, duration
                 start_at: float) -> dict[str, Any]:
     """``connections`` clients, each sending its next request on the previous answer."""
     return asyncio.run(_closed_loop(port, requests, connections, duration, start_at))
+
+
+# -- connections pinned to a worker ------------------------------------------------------
+class PinnedConnection:
+    """One blocking keep-alive connection: every request on it reaches the worker process
+    that accepted it, named in ``worker`` after the first answer (0 without the header).
+
+    For measurements that must choose which worker acks and which one answers
+    (freshness across workers); load generators use :class:`Connection`. uvicorn closes
+    a keep-alive connection idle for 5 s: the next request then reconnects, opening new
+    connections until one reaches the same worker, and is sent again (ingest is
+    idempotent by id).
+    """
+
+    def __init__(self, port: int, key: str | None, timeout: float = 60.0,
+                 attempts: int = 1000) -> None:
+        self._port, self._timeout, self._attempts = port, timeout, attempts
+        self._http = http.client.HTTPConnection(HOST, port, timeout=timeout)
+        self._headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._answered = False
+        self.worker = 0
+        self.headers: http.client.HTTPMessage | None = None
+        """The last response's headers."""
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
+        """(status, decoded JSON body); ``body`` is JSON already encoded."""
+        try:
+            return self._send(method, path, body)
+        except ConnectionError:  # reset, broken pipe, or closed without a response
+            if not self._answered:
+                raise
+        self._reconnect()
+        return self._send(method, path, body)
+
+    def _send(self, method: str, path: str, body: bytes | None) -> tuple[int, Any]:
+        headers = dict(self._headers)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        self._http.request(method, path, body=body, headers=headers)
+        response = self._http.getresponse()
+        raw = response.read()
+        self.headers = response.headers
+        self.worker = int(response.getheader(WORKER_HEADER[:-1].decode(), "0"))
+        self._answered = True
+        return response.status, msgspec.json.decode(raw) if raw else None
+
+    def _reconnect(self) -> None:
+        wanted = self.worker
+        for _ in range(self._attempts):
+            self._http.close()
+            self._http = http.client.HTTPConnection(HOST, self._port, timeout=self._timeout)
+            self._send("GET", "/readyz", None)
+            if self.worker == wanted:
+                return
+        raise RuntimeError(f"{self._attempts} new connections did not reach worker {wanted}")
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def connections_to_every_worker(port: int, key: str | None, workers: int, each: int = 1,
+                                attempts: int = 1000) -> dict[int, list[PinnedConnection]]:
+    """``each`` connections to every worker 0..N-1, by worker.
+
+    The kernel picks the worker of a new connection, so connections are opened (and
+    asked GET /readyz, which needs no key) until every worker has its share; the rest
+    are closed. ``attempts`` bounds the search if the kernel favours some workers.
+    """
+    pinned: dict[int, list[PinnedConnection]] = {w: [] for w in range(workers)}
+    for _ in range(attempts):
+        if all(len(group) >= each for group in pinned.values()):
+            return pinned
+        connection = PinnedConnection(port, key)
+        connection.request("GET", "/readyz")
+        group = pinned.get(connection.worker)
+        if group is None or len(group) >= each:
+            connection.close()
+        else:
+            group.append(connection)
+    for group in pinned.values():
+        for connection in group:
+            connection.close()
+    reached = sorted(w for w, group in pinned.items() if group)
+    raise RuntimeError(f"{attempts} new connections reached only workers {reached} of "
+                       f"0..{workers - 1}")
 
 
 # -- processes --------------------------------------------------------------------------

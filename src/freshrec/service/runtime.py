@@ -193,10 +193,13 @@ class Runtime:
 
     def _take_over_lifecycle(self) -> None:
         """Before leading: serve the registry's champion (the previous leader may have
-        installed it just before it died, unseen here), take up an erasure's rebuild it
-        left undone, and refuse its unfinished trainings (their process is gone)."""
+        installed it just before it died, unseen here; a snapshot may predate it), take
+        up an erasure's rebuild it left undone, and refuse its unfinished trainings
+        (their process is gone)."""
+        # Also for a single process: the newest snapshot can predate the champion (a stop
+        # soon after a training concluded, or a rollback since).
+        self.follow_champion()
         if self.cluster is not None:
-            self.follow_champion()
             champion = self.stores.registry.champion()
             if champion is not None and champion.revoked is not None:
                 # The previous leader died between an erasure and its rebuild.
