@@ -335,3 +335,27 @@ def test_a_killed_server_leaves_no_training_process_behind(
     server.kill()
     wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in trainers),
              timeout=30, message="the training process to end with its server")
+
+
+def test_a_restart_serves_the_champion_when_the_newest_snapshot_predates_it(
+        fresh_server: Callable[..., Server]) -> None:
+    server = fresh_server({"FRESHREC_MIN_TRAIN_EVENTS": "1000000",
+                           "FRESHREC_SNAPSHOT_INTERVAL_S": "0.1"})
+    with server.client() as admin:
+        load_history(admin)
+    wait_for(lambda: (latest_sidecar(server) or {}).get("metadata", {}).get("log_position"),
+             message="a snapshot of the untrained engine")
+    server.stop()
+    # Trained, then stopped before any snapshot of the trained model is due.
+    server.env.update({"FRESHREC_MIN_TRAIN_EVENTS": "50", "FRESHREC_SNAPSHOT_INTERVAL_S": "3600",
+                       "FRESHREC_SNAPSHOT_EVERY_EVENTS": "1000000"})
+    server.start()
+    with server.client() as admin:
+        trained = wait_for(lambda: admin.get("/readyz").json()["model"] != "untrained"
+                           and admin.get("/readyz").json()["model"], timeout=300,
+                           message="the first model")
+    server.stop()
+    assert (latest_sidecar(server) or {})["metadata"]["model"] == "untrained"
+    server.start()
+    with server.client() as admin:
+        assert admin.get("/readyz").json()["model"] == trained
