@@ -152,7 +152,8 @@ def started_server(prepared: Path, workdir: Path, workers: int,
     returned once every worker answers /readyz with a trained model."""
     data_dir = copy_dir(workdir, workers)
     shutil.rmtree(data_dir, ignore_errors=True)
-    shutil.copytree(prepared, data_dir)
+    # Not the workers' run directory (Unix sockets, if the preparing server was killed).
+    shutil.copytree(prepared, data_dir, ignore=shutil.ignore_patterns("run", "serve.lock"))
     server = freshrec_server(data_dir, env, workers).start(timeout=1800)
     try:
         wait_trained(server, workers)

@@ -76,6 +76,8 @@ class Supervisor:
             self._stop_all()
             listener.close()
             self._positions.close()
+            # Sockets in the data directory would break a plain copy of it (a backup).
+            shutil.rmtree(shared, ignore_errors=True)
 
     def _start(self, index: int, listener: socket.socket) -> None:
         command = [sys.executable, "-m", "freshrec.service.worker",
