@@ -180,6 +180,13 @@ def test_kill_9_of_a_worker_loses_no_acked_event_and_the_others_keep_answering(
         for victim in (0, next(w["worker"] for w in workers if w["leader"])):
             pid = next(w["pid"] for w in server.wait_workers() if w["worker"] == victim)
             os.kill(pid, signal.SIGKILL)
+            # The lifecycle's requests meanwhile: answered by a leader, or refused with a
+            # time to retry while the lease moves, never a server error.
+            survivor = (victim + 1) % WORKERS
+            with server.worker(survivor) as client:
+                answer = client.get("/v1/monitoring")
+            assert answer.status_code == 200 or (
+                answer.status_code == 503 and answer.headers["Retry-After"]), answer.text
             # The rest keep answering on the port while the victim is restarted.
             for _ in range(20):
                 with server.client() as client:
