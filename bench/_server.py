@@ -77,14 +77,11 @@ def bench_data() -> BenchData:
 
 def freshrec_server(data_dir: Path, env: dict[str, str] | None = None,
                     workers: int = 1) -> LocalServer:
-    """``freshrec serve`` on ``data_dir``; ``--workers`` only when N > 1, so one worker is
-    exactly the single-process server (and runs on versions without the option)."""
+    """``freshrec serve --workers N`` on ``data_dir`` (1: the single process; the
+    option must be given, the default being one worker per CPU)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = LocalServer.freshrec(data_dir, admin_key=KEY, env=env,
-                                  log_path=data_dir.parent / f"{data_dir.name}.log")
-    if workers > 1:
-        server.command += ["--workers", str(workers)]
-    return server
+    return LocalServer.freshrec(data_dir, admin_key=KEY, env=env, workers=workers,
+                                log_path=data_dir.parent / f"{data_dir.name}.log")
 
 
 def prepared_data(data: BenchData, workdir: Path, console: Console,
