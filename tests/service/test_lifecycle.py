@@ -57,7 +57,15 @@ def finished(client: httpx.Client, version: str) -> dict[str, Any] | None:
 def shop_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     root = tmp_path_factory.mktemp("lifecycle")
     server = Server(root, QUIET).start()
-    shop = generate_shop(n_users=300, n_items=200, n_events=8000, seed=1)
+    load_shop(server, seed=1)
+    yield server
+    server.stop()
+
+
+def load_shop(server: Server, seed: int) -> None:
+    """A generated shop: 4,000 events, the first champion (trained on its own once
+    enough events arrived), then 4,000 more events."""
+    shop = generate_shop(n_users=300, n_items=200, n_events=8000, seed=seed)
     with server.client() as client:
         for start in range(0, len(shop.items), 500):
             post(client, "/v1/items", {"items": [msgspec.to_builtins(i)
@@ -65,13 +73,10 @@ def shop_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
         events = [msgspec.to_builtins(e) for e in shop.events]
         for start in range(0, 4000, 1000):
             post(client, "/v1/events", {"events": events[start:start + 1000]})
-        # The first model is trained on its own once enough events arrived.
         wait_for(lambda: any(v["status"] == "champion" for v in models(client).values()),
                  timeout=TRAINING_TIMEOUT_S, message="the first champion")
         for start in range(4000, len(events), 1000):
             post(client, "/v1/events", {"events": events[start:start + 1000]})
-    yield server
-    server.stop()
 
 
 def test_first_model_is_trained_automatically_with_lineage(shop_server: Server) -> None:

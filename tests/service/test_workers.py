@@ -19,7 +19,7 @@ import pytest
 from freshrec.data.synthetic import generate_shop
 
 from ._server import Server, ingest, wait_for
-from .test_lifecycle import QUIET, TRAINING_TIMEOUT_S, finished, models, post
+from .test_lifecycle import QUIET, TRAINING_TIMEOUT_S, finished, load_shop, post
 
 WORKERS = 2
 
@@ -34,15 +34,7 @@ def _shop_events(n_events: int, seed: int) -> tuple[list[dict[str, Any]], list[d
 def workers_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     server = Server(tmp_path_factory.mktemp("workers"), QUIET, workers=WORKERS).start()
     server.wait_workers()
-    items, events = _shop_events(8000, seed=3)
-    with server.client() as client:
-        post(client, "/v1/items", {"items": items})
-        for start in range(0, 4000, 1000):
-            post(client, "/v1/events", {"events": events[start:start + 1000]})
-        wait_for(lambda: any(v["status"] == "champion" for v in models(client).values()),
-                 timeout=TRAINING_TIMEOUT_S, message="the first champion")
-        for start in range(4000, len(events), 1000):
-            post(client, "/v1/events", {"events": events[start:start + 1000]})
+    load_shop(server, seed=3)
     yield server
     assert server.stop() == 0
     assert " ERROR " not in server.logs(), server.log_tail()
