@@ -289,12 +289,18 @@ class ModelLifecycle:
         """Revoke every version not yet revoked and delete its artifacts; how many files."""
         removed = 0
         for version in self.registry.list(limit=1_000_000):
-            if version.revoked is not None:
+            if version.revoked is None:
+                # Revoked before its files go: a worker taking up the champion meanwhile
+                # sees it revoked, not a champion whose artifact has vanished.
+                version = self.registry.update(
+                    version.id, revoked=reason, pinned=False,
+                    notes=f"{version.notes}; revoked, artifact deleted: {reason}")
+            if not version.artifacts:
                 continue
+            # Also for a version revoked by an erasure that crashed before this step.
             for ref in version.artifacts:
                 removed += self.artifacts.delete(ref.snapshot_id)
-            self.registry.update(version.id, revoked=reason, artifacts=[], pinned=False,
-                                 notes=f"{version.notes}; revoked, artifact deleted: {reason}")
+            self.registry.update(version.id, artifacts=[])
         return removed
 
     def _revoke_running(self, reason: str) -> None:
