@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -22,10 +21,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from freshrec.service.cluster import WORKER_HEADER, Cluster
-from freshrec.service.errors import ApiError
+from freshrec.service.errors import ApiError, error_response
 
 LEADER_ROUTES = (
     ("POST", re.compile(r"/v1/models/(train|rollback|[^/]+/(promote|pin|unpin))")),
@@ -98,16 +97,17 @@ class LeaderForwarding:
 
 
 async def _unavailable(send: Send, message: str) -> None:
-    await _refuse(send, 503, message, [(b"retry-after", b"1")])
+    await _refuse(send, 503, message, {"Retry-After": "1"})
 
 
 async def _refuse(send: Send, status: int, message: str,
-                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = json.dumps({"error": message, "status": status}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), *(extra or []),
-                            (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+                  headers: dict[str, str] | None = None) -> None:
+    """The API's one error shape, sent from below the router (no request to answer)."""
+    await error_response(status, message, headers)({"type": "http"}, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 class WorkerHeader:
