@@ -4,7 +4,8 @@
     python bench/compare_replays.py results/replay-retail/replay.json \\
         --contestant freshrec --against purchase-history      # two contestants, one run
 
-Both sides must have replayed the same plan (same dataset, limit and sampling).
+Both sides must have replayed the same plan (same dataset, limit, split and sampling):
+it refuses two runs whose protocols differ.
 A difference is worth acting on when it is several standard errors from zero
 (|z| of 3 or more); smaller ones are what another seed or half would undo.
 """

@@ -26,7 +26,7 @@ def version() -> None:
 
 @app.command()
 def replay(
-    dataset: Annotated[str, typer.Argument(help="movielens, retail or synthetic")],
+    dataset: Annotated[str, typer.Argument(help="movielens, retail, synthetic or sequential")],
     datasets_dir: Annotated[Path | None, typer.Option(
         "--datasets-dir", "--data-dir",
         help="Folder holding movielens-small/ and online-retail-ii/ "
@@ -36,12 +36,16 @@ def replay(
         help="Score at most about M requests (every j-th); every event is still fed.")] = None,
     jobs: Annotated[int, typer.Option(help="Worker processes (0: run in this process).")] = 2,
     out: Annotated[Path | None, typer.Option(
-        help="Output folder (default: results/replay-<dataset>/).")] = None,
+        help="Output folder (default: results/replay-<dataset>/, "
+             "results/replay-<dataset>-split<percent>/ for another split).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
     contestants: Annotated[str | None, typer.Option(
         help="Comma-separated contestants (default: all that apply).")] = None,
     tune: Annotated[bool, typer.Option(
-        help="Pick hyperparameters on a validation slice of the training half.")] = True,
+        help="Pick hyperparameters on a validation slice of the training part.")] = True,
+    split: Annotated[float, typer.Option(
+        help="Share of the events to train on, strictly between 0 and 1 (0.8: the first 80%; "
+             "a split inside a basket moves to its end).")] = 0.5,
 ) -> None:
     """Replay a dataset in time order against strong baselines and report HR/Recall/NDCG@10."""
     from rich.console import Console
@@ -49,11 +53,11 @@ def replay(
     from freshrec.evaluation import ReplayOptions, publish, run_replay
 
     chosen = tuple(n.strip() for n in contestants.split(",") if n.strip()) if contestants else None
-    options = ReplayOptions(dataset=dataset, data_dir=datasets_dir, limit=limit,
-                            max_requests=max_requests, jobs=jobs, out=out, seed=seed,
-                            contestants=chosen, tune=tune)
     console = Console() if Console().is_terminal else Console(width=200)
     try:
+        options = ReplayOptions(dataset=dataset, data_dir=datasets_dir, limit=limit,
+                                max_requests=max_requests, jobs=jobs, out=out, seed=seed,
+                                contestants=chosen, tune=tune, split=split)
         report = run_replay(options, console=console)
     except (ValueError, FileNotFoundError) as error:
         console.print(f"[red]error:[/red] {error}")

@@ -103,3 +103,29 @@ def test_cli(tmp_path: Path) -> None:
     assert (tmp_path / "replay.json").is_file() and (tmp_path / "hr_over_time.png").is_file()
     bad = CliRunner().invoke(app, ["replay", "nowhere"])
     assert bad.exit_code == 2 and "unknown dataset" in bad.output
+
+
+def test_cli_split(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, [
+        "replay", "synthetic", "--limit", "2000", "--jobs", "0", "--no-tune", "--split", "0.8",
+        "--contestants", "popularity", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "replay.json").read_text())
+    assert written["options"]["split"] == 0.8 and written["protocol"]["split"] == 0.8
+    # 1,600 events train, plus the rest of the basket the split falls in
+    assert 1600 <= written["protocol"]["train_events"] < 1700
+    marks = written["contestants"]["popularity"]["hits"]["repeats"]["all"]
+    assert len(marks) == written["protocol"]["evaluated_requests"]  # the contestant's plan too
+    for bad in ("0", "1", "1.5", "-0.1"):
+        refused = CliRunner().invoke(app, ["replay", "synthetic", "--split", bad])
+        assert refused.exit_code == 2, refused.output
+        assert "split must be a fraction strictly between 0 and 1" in refused.output
+
+
+def test_runs_of_other_splits_get_their_own_folder() -> None:
+    assert ReplayOptions(dataset="movielens").out_dir == Path("results/replay-movielens")
+    assert ReplayOptions(dataset="movielens", split=0.8).out_dir == Path(
+        "results/replay-movielens-split80")
+    assert ReplayOptions(dataset="retail", split=0.65).out_dir == Path(
+        "results/replay-retail-split65")
+    assert ReplayOptions(dataset="retail", split=0.8, out=Path("x")).out_dir == Path("x")

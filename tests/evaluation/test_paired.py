@@ -53,3 +53,22 @@ def test_a_report_without_hits_says_so() -> None:
         compare_reports(report, report, "freshrec", "freshrec")
     with pytest.raises(ValueError, match="no contestant 'river'"):
         compare_reports(report, report, "river", "freshrec")
+
+
+def test_runs_of_different_splits_are_refused_even_with_as_many_requests() -> None:
+    def run(split: float | None, train_events: int) -> dict[str, object]:
+        protocol: dict[str, object] = {"dataset": "movielens", "baskets": False,
+                                       "train_events": train_events, "evaluated_requests": 3}
+        if split is not None:
+            protocol["split"] = split
+        return {"protocol": protocol,
+                "contestants": {"freshrec": {"hits": {"unseen": {"all": "101"}}}}}
+
+    with pytest.raises(ValueError,
+                       match=r"different plans: split 0\.5 vs 0\.8, train_events 50 vs 80$"):
+        compare_reports(run(0.5, 50), run(0.8, 80), "freshrec", "freshrec")
+    with pytest.raises(ValueError, match=r"different plans: split 0\.5 vs 0\.8$"):
+        compare_reports(run(0.5, 50), run(0.8, 50), "freshrec", "freshrec")
+    # a report written before --split existed used the median split
+    rows = compare_reports(run(None, 50), run(0.5, 50), "freshrec", "freshrec")
+    assert rows[("unseen", "all")].n == 3

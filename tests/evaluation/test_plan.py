@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
 from freshrec.data.dataset import Dataset
 from freshrec.evaluation.datasets import truncate
 from freshrec.evaluation.plan import build_plan
@@ -58,3 +62,33 @@ def test_truncate_keeps_first_events_and_known_catalog() -> None:
     assert [e.item for e in small.events] == ["m1", "m1", "m2"]
     assert [i.id for i in small.items] == ["m1", "m2"]
     assert truncate(movies(), None).events == movies().events
+
+
+def test_a_larger_split_trains_on_more_and_records_it() -> None:
+    plan = build_plan(movies(), train_fraction=0.8)
+    # int(6 * 0.8) = 4 events train: a, b, a, c; b and d stream
+    assert plan.n_train_events == 4 and plan.n_test_events == 2
+    assert [[e.item for e in s.events] for s in plan.steps if s.events] == [["m3"], ["m4"]]
+    assert plan.split_time == 4.0
+    assert plan.new_items == {"m4"} and plan.new_users == {"d"}
+    assert plan.summary()["split"] == 0.8
+    assert build_plan(movies()).summary()["split"] == 0.5
+
+
+def test_a_split_inside_a_basket_moves_to_its_end_whatever_the_fraction() -> None:
+    events = [Event("v", "a", "purchase", 0.0, session="s0")]
+    events += [Event("u", item, "purchase", 1.0, session="s1") for item in "abcdefg"]
+    events += [Event("w", "b", "purchase", 2.0, session="s2"),
+               Event("x", "c", "purchase", 3.0, session="s3")]
+    # 10 events: 0.3 falls at event 3, 0.7 at event 7, both inside basket s1 (events 1-7)
+    for fraction in (0.3, 0.7):
+        plan = build_plan(Dataset("shop", events, [], basket_key="session"),
+                          train_fraction=fraction)
+        assert plan.n_train_events == 8
+        assert [[e.item for e in s.events] for s in plan.steps] == [["b"], ["c"]]
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.2, 1.5, math.nan])
+def test_a_split_without_a_training_part_or_a_stream_is_refused(fraction: float) -> None:
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        build_plan(movies(), train_fraction=fraction)

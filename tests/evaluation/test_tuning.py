@@ -58,6 +58,15 @@ def test_validation_plan_uses_the_training_half_only() -> None:
     assert max(e.timestamp for s in plan.steps for e in s.events) == 49.0
 
 
+def test_the_validation_slice_comes_from_before_the_split_whatever_the_split() -> None:
+    source = InlineSource(views(100))
+    for split, train_events in ((0.5, 50), (0.8, 80), (0.3, 30)):
+        plan = TuningTask("decayed-popularity", source, (), split=split).plan()
+        assert plan.n_train_events + plan.n_test_events == train_events
+        assert plan.n_train_events == int(train_events * 0.8)
+        assert max(e.timestamp for s in plan.steps for e in s.events) == train_events - 1
+
+
 def test_best_is_the_highest_score_then_the_earliest() -> None:
     grid = candidates("decayed-popularity", ContestantSettings())
     outcome = TuningOutcome("decayed-popularity", grid[:3], [0.2, 0.5, 0.5])

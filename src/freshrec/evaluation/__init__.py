@@ -1,8 +1,9 @@
 """Offline evaluation: the replay benchmark and its contestants.
 
 ``freshrec replay <dataset>`` replays a dataset in time order: every
-contestant is fit on the first half of the events, then asked for top-10
-before each request of the second half and fed its events afterwards. See
+contestant is fit on the first half of the events (``--split`` moves that
+share), then asked for top-10 before each later request and fed its events
+afterwards. See
 :mod:`freshrec.evaluation.replay` for the protocol and ``bench/README.md``
 for how to run it.
 """

@@ -19,7 +19,7 @@ from freshrec.evaluation.contestants import BASKETS_ONLY, BUILDERS, names
 from freshrec.evaluation.contestants.base import ContestantSettings
 from freshrec.evaluation.contestants.freshrec_engine import engine_available
 from freshrec.evaluation.datasets import DatasetSource, Source
-from freshrec.evaluation.plan import build_plan
+from freshrec.evaluation.plan import DEFAULT_SPLIT, build_plan, check_split
 from freshrec.evaluation.progress import progress_bars
 from freshrec.evaluation.replay import CUTS, ContestantResult, Timeline, variants
 from freshrec.evaluation.runner import ContestantTask, Failure, Task, TuningTask, run_tasks
@@ -49,10 +49,27 @@ class ReplayOptions:
     k: int = 10
     tune: bool = True
     tuning_requests: int = 5000
+    split: float = DEFAULT_SPLIT
+    """Share of the events to train on (see :mod:`freshrec.evaluation.plan`)."""
+
+    def __post_init__(self) -> None:
+        check_split(self.split)
 
     @property
     def out_dir(self) -> Path:
-        return self.out if self.out is not None else Path("results") / f"replay-{self.dataset}"
+        return self.out if self.out is not None else Path("results") / folder_name(
+            self.dataset, self.split)
+
+
+def folder_name(dataset: str, split: float) -> str:
+    """Where a run's files go by default, so that runs of different splits keep theirs.
+
+    >>> folder_name("movielens", 0.5), folder_name("movielens", 0.8)
+    ('replay-movielens', 'replay-movielens-split80')
+    """
+    if split == DEFAULT_SPLIT:
+        return f"replay-{dataset}"
+    return f"replay-{dataset}-split{split * 100:g}"
 
 
 @dataclass
@@ -104,7 +121,8 @@ def run_replay(options: ReplayOptions, *, source: Source | None = None,
     started = time.perf_counter()
     if source is None:
         source = DatasetSource(options.dataset, options.data_dir, options.limit, options.seed)
-    plan = build_plan(source.load(), max_requests=options.max_requests)
+    plan = build_plan(source.load(), train_fraction=options.split,
+                      max_requests=options.max_requests)
     summary = plan.summary()
     chosen, skipped = select(options.contestants, baskets=plan.baskets)
     settings = ContestantSettings(seed=options.seed)
@@ -118,7 +136,7 @@ def run_replay(options: ReplayOptions, *, source: Source | None = None,
     tuning_work = tuning_tasks(chosen, source, settings, options) if options.tune else []
     decided = {name for task in tuning_work for name in TUNED_BY[task.name]}
     first: list[Task] = [*tuning_work, *(
-        ContestantTask(name, source, settings, options.max_requests, options.k)
+        ContestantTask(name, source, settings, options.max_requests, options.k, options.split)
         for name in chosen if name not in decided)]
     first.sort(key=_priority)
     with progress_bars([t.label for t in first], console, show_progress) as sink:
@@ -133,7 +151,7 @@ def run_replay(options: ReplayOptions, *, source: Source | None = None,
     tuning_seconds = time.perf_counter() - started
 
     second: list[Task] = sorted(
-        (ContestantTask(name, source, settings, options.max_requests, options.k)
+        (ContestantTask(name, source, settings, options.max_requests, options.k, options.split)
          for name in chosen if name in decided), key=_priority)
     if second:
         with progress_bars([t.label for t in second], console, show_progress) as sink:
@@ -167,7 +185,7 @@ def tuning_tasks(chosen: Sequence[str], source: Source, settings: ContestantSett
         for part in range(parts):
             label = f" {part + 1}/{parts}" if parts > 1 else ""
             tasks.append(TuningTask(name, source, grid[part::parts], label,
-                                    options.tuning_requests, options.k))
+                                    options.tuning_requests, options.k, options.split))
     return tasks
 
 

@@ -16,6 +16,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from freshrec.evaluation.plan import DEFAULT_SPLIT
+
+PLAN_FIELDS = ("dataset", "baskets", "split", "train_events", "test_events", "split_time",
+               "requests", "evaluated_requests")
+"""What makes two runs' requests the same ones: the data, where it is split, the sampling.
+Two runs with as many scored requests may still differ here (another split sampled
+down to the same count), and marks of different requests must never be paired."""
+
 
 @dataclass(frozen=True)
 class PairedRow:
@@ -52,11 +60,32 @@ def compare_marks(a: str, b: str) -> PairedRow:
 def compare_reports(a: dict[str, Any], b: dict[str, Any], contestant_a: str,
                     contestant_b: str) -> dict[tuple[str, str], PairedRow]:
     """(variant, cut) -> paired row, for one contestant of report ``a`` and one of ``b``."""
+    check_same_plan(a, b)
     marks_a = _marks(a, contestant_a)
     marks_b = _marks(b, contestant_b)
     return {(variant, cut): compare_marks(marks_a[variant][cut], marks_b[variant][cut])
             for variant in marks_a for cut in marks_a[variant]
             if cut in marks_b.get(variant, {})}
+
+
+def check_same_plan(a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Refuse two reports whose plans differ (reports without a protocol are not checked).
+
+    >>> check_same_plan({"protocol": {"dataset": "m", "split": 0.5}},
+    ...                 {"protocol": {"dataset": "m", "split": 0.8}})
+    Traceback (most recent call last):
+    ...
+    ValueError: the runs replayed different plans: split 0.5 vs 0.8
+    """
+    plan_a, plan_b = a.get("protocol"), b.get("protocol")
+    if plan_a is None or plan_b is None:
+        return
+    # reports written before --split existed all used the median split
+    plan_a, plan_b = ({"split": DEFAULT_SPLIT, **plan} for plan in (plan_a, plan_b))
+    differences = [f"{name} {plan_a.get(name)} vs {plan_b.get(name)}" for name in PLAN_FIELDS
+                   if plan_a.get(name) != plan_b.get(name)]
+    if differences:
+        raise ValueError("the runs replayed different plans: " + ", ".join(differences))
 
 
 def _marks(report: dict[str, Any], contestant: str) -> dict[str, dict[str, str]]:

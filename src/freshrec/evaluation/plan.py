@@ -1,8 +1,9 @@
-"""How a dataset is replayed: the training half, then the stream cut into requests.
+"""How a dataset is replayed: the training part, then the stream cut into requests.
 
-The events are split at the median by count; with baskets the split moves
+The events are split by count, at the median unless asked otherwise (``freshrec
+replay --split 0.8`` trains on the first 80%); with baskets the split moves
 forward to the end of the basket it falls in, so no basket is cut in two.
-Training gets the first half of the events and every catalog record with a
+Training gets the events before the split and every catalog record with a
 timestamp up to the last training event. The rest of the stream becomes
 :class:`Step`\\ s: each step is the catalog records that arrive before or
 during a request, then the request's events. Without baskets a request is one
@@ -23,11 +24,11 @@ request, since they arrive at the basket's time.
 >>> sorted(plan.new_items), sorted(plan.new_users)
 (['w', 'z'], ['c'])
 
-New items are items without any event in the training half, whether or not
+New items are items without any event in the training part, whether or not
 their catalog record arrived before the split (MovieLens films enter the
 catalog at their release year, often long before their first rating): for every
 model that learns from interactions they are equally cold. New users are users
-without any event in the training half.
+without any event in the training part.
 """
 
 from __future__ import annotations
@@ -38,6 +39,22 @@ from dataclasses import dataclass, field
 
 from freshrec.data.dataset import Dataset
 from freshrec.records import Event, Item
+
+DEFAULT_SPLIT = 0.5
+"""Share of the events the contestants train on: the median split."""
+
+
+def check_split(fraction: float) -> float:
+    """``fraction`` if it leaves both a training part and a stream, else a clear error.
+
+    >>> check_split(1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: split must be a fraction strictly between 0 and 1 (got 1.0)
+    """
+    if not 0.0 < fraction < 1.0:  # also refuses NaN
+        raise ValueError(f"split must be a fraction strictly between 0 and 1 (got {fraction})")
+    return fraction
 
 
 @dataclass
@@ -62,6 +79,8 @@ class ReplayPlan:
     n_train_events: int
     n_test_events: int
     split_time: float
+    train_fraction: float = DEFAULT_SPLIT
+    """The split asked for (the basket rule may move the actual one a little forward)."""
 
     @property
     def n_requests(self) -> int:
@@ -75,6 +94,7 @@ class ReplayPlan:
         return {
             "dataset": self.dataset,
             "baskets": self.baskets,
+            "split": self.train_fraction,
             "train_events": self.n_train_events,
             "test_events": self.n_test_events,
             "split_time": self.split_time,
@@ -93,12 +113,13 @@ def basket_key(dataset: Dataset) -> Callable[[Event], Hashable] | None:
     return lambda event: (event.user, getattr(event, name))
 
 
-def build_plan(dataset: Dataset, *, train_fraction: float = 0.5,
+def build_plan(dataset: Dataset, *, train_fraction: float = DEFAULT_SPLIT,
                max_requests: int | None = None) -> ReplayPlan:
-    """Split ``dataset`` for replay; ``max_requests`` evaluates every j-th request only."""
+    """Split ``dataset`` for replay, training on the first ``train_fraction`` of its events;
+    ``max_requests`` evaluates every j-th request only."""
     events = dataset.events
     key = basket_key(dataset)
-    n_train = int(len(events) * train_fraction)
+    n_train = int(len(events) * check_split(train_fraction))
     if key is not None:
         while 0 < n_train < len(events) and key(events[n_train]) == key(events[n_train - 1]):
             n_train += 1
@@ -144,6 +165,7 @@ def build_plan(dataset: Dataset, *, train_fraction: float = 0.5,
         n_train_events=n_train,
         n_test_events=len(test_events),
         split_time=split_time,
+        train_fraction=train_fraction,
     )
     sample(plan, max_requests)
     return plan

@@ -24,7 +24,7 @@ from freshrec.evaluation.contestants import build
 from freshrec.evaluation.contestants.base import ContestantSettings
 from freshrec.evaluation.datasets import Source
 from freshrec.evaluation.memory import current_rss_mb, peak_rss_mb, reset_peak
-from freshrec.evaluation.plan import build_plan
+from freshrec.evaluation.plan import DEFAULT_SPLIT, ReplayPlan, build_plan
 from freshrec.evaluation.replay import ContestantResult, Progress, replay
 from freshrec.evaluation.tuning import TuningOutcome, tune, validation_plan
 
@@ -40,20 +40,22 @@ class Task(Protocol):
 
 @dataclass(frozen=True)
 class ContestantTask:
-    """Replay one contestant over the dataset's test half."""
+    """Replay one contestant over the dataset's stream after the split."""
 
     name: str
     source: Source
     settings: ContestantSettings
     max_requests: int | None = None
     k: int = 10
+    split: float = DEFAULT_SPLIT
 
     @property
     def label(self) -> str:
         return self.name
 
     def run(self, progress: Progress, measure_memory: bool) -> ContestantResult:
-        plan = build_plan(self.source.load(), max_requests=self.max_requests)
+        plan = build_plan(self.source.load(), train_fraction=self.split,
+                          max_requests=self.max_requests)
         baseline = current_rss_mb()
         measured = measure_memory and reset_peak()
         result = replay(build(self.name, self.settings), plan, k=self.k, progress=progress)
@@ -72,15 +74,21 @@ class TuningTask:
     part: str = ""
     max_requests: int | None = 5000
     k: int = 10
+    split: float = DEFAULT_SPLIT
+    """The benchmark's split: the validation slice is cut from the part before it."""
 
     @property
     def label(self) -> str:
         return f"tune {self.name}{self.part}"
 
-    def run(self, progress: Progress, measure_memory: bool) -> TuningOutcome:
+    def plan(self) -> ReplayPlan:
+        """The validation plan: a slice of the events before the benchmark's split."""
         dataset = self.source.load()
-        plan = validation_plan(build_plan(dataset), dataset, max_requests=self.max_requests)
-        return tune(self.name, self.candidates, plan, k=self.k, progress=progress)
+        return validation_plan(build_plan(dataset, train_fraction=self.split), dataset,
+                               max_requests=self.max_requests)
+
+    def run(self, progress: Progress, measure_memory: bool) -> TuningOutcome:
+        return tune(self.name, self.candidates, self.plan(), k=self.k, progress=progress)
 
 
 @dataclass

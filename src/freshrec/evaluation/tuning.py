@@ -1,11 +1,12 @@
-"""Choosing hyperparameters on a validation slice of the training half.
+"""Choosing hyperparameters on a validation slice of the training part.
 
-The training half is itself split 80/20 in time: candidates are fit on the
+The training part (the first half of the events, or whatever share ``--split``
+asks for) is itself split 80/20 in time: candidates are fit on the
 first 80% and replayed through the last 20% exactly as in the benchmark
 (online contestants keep learning, frozen ones do not). The objective is HR@10
 of the ``all`` cut, averaged over the request variants; the ALS grid is scored
-on returning users only (see :data:`RETURNING_ONLY`). The test half is never
-looked at. Ties go to the earlier candidate in grid order.
+on returning users only (see :data:`RETURNING_ONLY`). The events after the
+split are never looked at. Ties go to the earlier candidate in grid order.
 """
 
 from __future__ import annotations
@@ -57,12 +58,12 @@ TUNED_BY = {
 
 
 def validation_plan(plan: ReplayPlan, dataset: Dataset, *, max_requests: int | None) -> ReplayPlan:
-    """A replay plan over the training half only, split 80/20 in time."""
+    """A replay plan over ``plan``'s training part only, split 80/20 in time."""
     events = [r for r in plan.training if isinstance(r, Event)]
     items = [r for r in plan.training if not isinstance(r, Event)]
-    training_half = Dataset(name=f"{dataset.name}-validation", events=events, items=items,
+    training_part = Dataset(name=f"{dataset.name}-validation", events=events, items=items,
                             basket_key=dataset.basket_key)
-    return build_plan(training_half, train_fraction=VALIDATION_FRACTION,
+    return build_plan(training_part, train_fraction=VALIDATION_FRACTION,
                       max_requests=max_requests)
 
 
