@@ -1,4 +1,4 @@
-"""Loaders for real public datasets and a synthetic shop for demos and tests.
+"""Loaders for real public datasets, and generated shops for demos, tests and benchmarks.
 
 The real data (MovieLens small, Online Retail II) is never shipped with freshrec:
 it lives in a shared folder beside the project, or wherever ``FRESHREC_DATASETS_DIR``
@@ -14,6 +14,7 @@ from pathlib import Path
 from freshrec.data.dataset import CleaningReport, Dataset
 from freshrec.data.movielens import load_movielens
 from freshrec.data.online_retail import baskets, load_online_retail
+from freshrec.data.sequential import generate_sequential_shop
 from freshrec.data.synthetic import ShopSimulator, generate_shop
 
 DATA_DIR_ENV = "FRESHREC_DATASETS_DIR"
@@ -50,6 +51,7 @@ __all__ = [
     "Dataset",
     "ShopSimulator",
     "baskets",
+    "generate_sequential_shop",
     "generate_shop",
     "load_movielens",
     "load_online_retail",

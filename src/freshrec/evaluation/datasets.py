@@ -12,17 +12,21 @@ from pathlib import Path
 
 from freshrec.data.dataset import Dataset
 
-NAMES = ("movielens", "retail", "synthetic")
+NAMES = ("movielens", "retail", "synthetic", "sequential")
 SYNTHETIC_SIZE = {"n_users": 2000, "n_items": 1000, "n_events": 60_000}
+SEQUENTIAL_SIZE = {"n_users": 3000, "n_items": 1500, "n_events": 80_000}
 
 
 @dataclass(frozen=True)
 class DatasetSource:
-    """A dataset by name (``movielens``, ``retail``, ``synthetic``), optionally cut short.
+    """A dataset by name (``movielens``, ``retail``, ``synthetic``, ``sequential``),
+    optionally cut short.
 
     ``data_dir`` is the folder holding ``movielens-small/`` and
     ``online-retail-ii/`` (default: the shared data folder); ``limit`` keeps
-    the first N events; ``seed`` fixes the synthetic shop.
+    the first N events; ``seed`` fixes the generated shops (``synthetic``:
+    :mod:`freshrec.data.synthetic`; ``sequential``, whose next item depends on
+    the order of the last few: :mod:`freshrec.data.sequential`).
     """
 
     name: str
@@ -50,6 +54,10 @@ class DatasetSource:
 
             folder = None if self.data_dir is None else Path(self.data_dir) / "online-retail-ii"
             dataset = load_online_retail(folder)
+        elif self.name == "sequential":
+            from freshrec.data import generate_sequential_shop
+
+            dataset = generate_sequential_shop(**SEQUENTIAL_SIZE, seed=self.seed)
         else:
             from freshrec.data import generate_shop
 
