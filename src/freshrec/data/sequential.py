@@ -222,7 +222,8 @@ def _build_catalog(rng: np.random.Generator, n_items: int, span: float) -> _Cata
     path_category = [n % len(names) for n in rng.permutation(n_paths).tolist()]
     path_launch = np.zeros(n_paths)
     late = rng.random(n_paths) < LATE_PATH_SHARE
-    path_launch[late] = rng.uniform(*LAUNCH_WINDOW, size=int(late.sum())) * span
+    # whole seconds: an event at or after a launch stays so once rounded to the millisecond
+    path_launch[late] = np.floor(rng.uniform(*LAUNCH_WINDOW, size=int(late.sum())) * span)
     path_appeal = 1.0 / (rng.permutation(n_paths) + 1.0) ** 0.7
 
     items: list[Item] = []

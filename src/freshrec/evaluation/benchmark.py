@@ -136,7 +136,8 @@ def run_replay(options: ReplayOptions, *, source: Source | None = None,
     tuning_work = tuning_tasks(chosen, source, settings, options) if options.tune else []
     decided = {name for task in tuning_work for name in TUNED_BY[task.name]}
     first: list[Task] = [*tuning_work, *(
-        ContestantTask(name, source, settings, options.max_requests, options.k, options.split)
+        ContestantTask(name, source, settings, options.max_requests, options.k,
+                       split=options.split)
         for name in chosen if name not in decided)]
     first.sort(key=_priority)
     with progress_bars([t.label for t in first], console, show_progress) as sink:
@@ -151,7 +152,8 @@ def run_replay(options: ReplayOptions, *, source: Source | None = None,
     tuning_seconds = time.perf_counter() - started
 
     second: list[Task] = sorted(
-        (ContestantTask(name, source, settings, options.max_requests, options.k, options.split)
+        (ContestantTask(name, source, settings, options.max_requests, options.k,
+                        split=options.split)
          for name in chosen if name in decided), key=_priority)
     if second:
         with progress_bars([t.label for t in second], console, show_progress) as sink:
@@ -185,7 +187,7 @@ def tuning_tasks(chosen: Sequence[str], source: Source, settings: ContestantSett
         for part in range(parts):
             label = f" {part + 1}/{parts}" if parts > 1 else ""
             tasks.append(TuningTask(name, source, grid[part::parts], label,
-                                    options.tuning_requests, options.k, options.split))
+                                    options.tuning_requests, options.k, split=options.split))
     return tasks
 
 
