@@ -76,6 +76,15 @@ class EngineConfig:
     cooccurrence_window: int = 20
     transition_span: int = 3
     max_neighbors: int = 200
+    # what comes next (models/sequence.py): the last items, in order
+    sequence_model: bool = True
+    """Train the sequence model at each full training (off: the engine without it)."""
+    sequence_length: int = 10
+    sequence_decay: float = 0.9
+    sequence_regularization: float = 3000.0
+    sequence_vocabulary: int = 2000
+    sequence_neighbors: int = 100
+    sequence_rank: int = 64
     # trending
     trending_half_lives: tuple[float, float, float] = (DAY, 7 * DAY, 60 * DAY)
     freshness_half_life: float = 7 * DAY

@@ -85,6 +85,8 @@ def test_first_model_is_trained_automatically_with_lineage(shop_server: Server) 
     assert first["status"] == "champion"
     assert first["gate"]["reason"] == "no champion yet"
     assert first["metrics"]["holdout_hr"] > 0
+    # The sequence model is trained with the rest and ships in the artifact.
+    assert first["metrics"]["sequence_items"] > 0
     dataset = first["dataset"]
     # The dataset version names the exact log range and its hash; reading it back
     # from the log gives the same hash.

@@ -106,12 +106,13 @@ def select(requested: Sequence[str] | None, *, baskets: bool) -> tuple[list[str]
         for name in [n for n in chosen if n in BASKETS_ONLY]:
             chosen.remove(name)
             skipped[name] = "needs baskets (retail only)"
-    if "freshrec" in chosen:
+    for engine_name in [n for n in chosen if n.startswith("freshrec")]:
         reason = engine_available()
         if reason is not None:
-            chosen.remove("freshrec")
-            skipped["freshrec"] = f"freshrec.engine does not import ({reason})"
-            warnings.warn(f"skipping contestant freshrec: {skipped['freshrec']}", stacklevel=2)
+            chosen.remove(engine_name)
+            skipped[engine_name] = f"freshrec.engine does not import ({reason})"
+            warnings.warn(f"skipping contestant {engine_name}: {skipped[engine_name]}",
+                          stacklevel=2)
     return chosen, skipped
 
 

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from freshrec.models._arrays import widened
 from freshrec.models.content import content_document
-from freshrec.models.features import FEATURES, item_side
+from freshrec.models.features import FEATURES, N_FEATURES, item_side
 from freshrec.models.memory import LearnerMemory, Shown
 from freshrec.models.state import ModelState
 from freshrec.records import Event, Impression, Item
@@ -99,6 +100,8 @@ class OnlineLearner:
         if state.projection.fitted:
             untouched = not state.item_users.of(index)[0].size
             self._set_content_prior(index, replace=is_new or untouched)
+        if state.sequence.projection.fitted:
+            set_sequence_content(state, [index])
         if refresh:
             item_side(state)
         return index
@@ -122,6 +125,8 @@ class OnlineLearner:
             for index, vector in zip(indices, vectors, strict=True):
                 untouched = not state.item_users.of(index)[0].size
                 state.als.set_prior(index, vector, replace_factors=replace[index] or untouched)
+        if state.sequence.projection.fitted and indices:
+            set_sequence_content(state, indices)
         return indices
 
     def encode_items(self, indices: list[int]) -> None:
@@ -246,6 +251,7 @@ class OnlineLearner:
         self.settle()
         state = self.state
         rows = np.frombuffer(record.features, dtype=np.float32).reshape(-1, record.n_features)
+        rows = widened(rows, N_FEATURES)  # logged by a version with fewer features
         if rows.shape[0] != len(record.items):
             raise ValueError(f"impression of {record.user!r}: {len(record.items)} items but "
                              f"{rows.shape[0]} feature rows")
@@ -336,3 +342,14 @@ class OnlineLearner:
         state = self.state
         vector = state.projection.predict(state.encoder.transform([document(state, index)]))[0]
         state.als.set_prior(index, vector, replace_factors=replace)
+
+
+def set_sequence_content(state: ModelState, indices: Sequence[int]) -> None:
+    """Give items the sequence model did not train on the vectors their text maps to."""
+    sequence = state.sequence
+    outside = [index for index in indices if not sequence.in_vocabulary(index)]
+    if not outside:
+        return
+    features = state.encoder.transform([document(state, index) for index in outside])
+    for index, vector in zip(outside, sequence.projection.predict(features), strict=True):
+        sequence.set_content(index, vector)

@@ -16,8 +16,21 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from freshrec.learner.online import OnlineLearner, document
+from freshrec.learner.online import OnlineLearner, document, set_sequence_content
+from freshrec.models.content import ContentProjection
+from freshrec.models.sequence import SequenceFit
 from freshrec.models.state import ModelState
+
+
+def histories(state: ModelState) -> list[np.ndarray[Any, Any]]:
+    """Each user's distinct items in the order of their last event (the sequence model's
+    training examples)."""
+    out = []
+    for profile in state.users.profiles:
+        if profile.n > 1:
+            order = np.argsort(profile.last_seen[: profile.n], kind="stable")
+            out.append(profile.items[: profile.n][order])
+    return out
 
 
 def interaction_matrix(state: ModelState) -> sp.csr_matrix:
@@ -47,6 +60,8 @@ class Retrainer:
         self.trainings = 0
         self.last_error: BaseException | None = None
         self.last_duration: float | None = None
+        self.sequence_seconds: float | None = None
+        """How long the last training's sequence model took (its share of the training)."""
 
     @property
     def running(self) -> bool:
@@ -89,6 +104,7 @@ class Retrainer:
             matrix = interaction_matrix(self.state)
             documents = [document(self.state, i) for i in range(len(self.state.items))]
             sample_features, sample_labels = self.state.samples.snapshot()
+            sequences = histories(self.state) if self.state.config.sequence_model else None
             self.learner.touched_users.clear()
             self.learner.touched_items.clear()
         user_factors, item_factors = self.state.als.train(matrix)
@@ -96,14 +112,50 @@ class Retrainer:
         tree = (self.state.tree_ranker.train(sample_features, sample_labels, self.state.ranker)
                 if rankers and self.state.config.tree_ranker else None)
         content_rows = self.state.content_index.encode(documents) if documents else None
+        sequence_started = time.perf_counter()
+        sequence = (self._train_sequence(sequences, documents)
+                    if sequences else None)
+        self.sequence_seconds = time.perf_counter() - sequence_started if sequences else None
         with self.lock:
             self._install(user_factors, item_factors, documents, projection_inputs)
+            if sequence is not None:
+                self._install_sequence(sequence, len(documents))
             if content_rows is not None:
                 self.state.content_index.install(content_rows)
             if tree is not None:
                 self.state.tree_ranker.model = tree
         self.trainings += 1
         self.last_duration = time.perf_counter() - started
+
+    def _train_sequence(self, sequences: list[np.ndarray[Any, Any]],
+                        documents: list[str]) -> SequenceFit:
+        """Solve the sequence model and map content to its vectors, off the lock (the
+        encoder was just fitted by :meth:`_content_inputs`)."""
+        state = self.state
+        fit = state.sequence.fit(sequences, len(documents))
+        with_text = [int(i) for i in fit.vocabulary if documents[i].strip()]
+        if len(with_text) < 10:
+            return fit
+        projection = ContentProjection(state.config.content_regularization)
+        projection.fit(state.encoder.transform([documents[i] for i in with_text]),
+                       np.hstack([fit.inputs[with_text], fit.outputs[with_text]]))
+        fit.projection = projection
+        outside = np.flatnonzero(fit.slot < 0)
+        outside = outside[[bool(documents[i].strip()) for i in outside]]
+        if outside.size:
+            vectors = projection.predict(state.encoder.transform([documents[i] for i in outside]))
+            rank = fit.inputs.shape[1]
+            fit.inputs[outside] = vectors[:, :rank]
+            fit.outputs[outside] = vectors[:, rank:]
+        return fit
+
+    def _install_sequence(self, fit: SequenceFit, trained_items: int) -> None:
+        """Swap the new sequence model in; items added while it trained take the vectors
+        their text maps to."""
+        state = self.state
+        state.sequence.install(fit)
+        if fit.projection is not None and len(state.items) > trained_items:
+            set_sequence_content(state, range(trained_items, len(state.items)))
 
     def _content_inputs(self, documents: list[str], matrix: sp.csr_matrix,
                         item_factors: np.ndarray[Any, Any]) -> tuple[Any, Any] | None:

@@ -38,3 +38,16 @@ def top_k(scores: np.ndarray[Any, Any], k: int) -> np.ndarray[Any, Any]:
     part = part[np.isfinite(scores[part])]
     order = np.lexsort((part, -scores[part]))
     return part[order]
+
+
+def widened(rows: np.ndarray[Any, Any], columns: int) -> np.ndarray[Any, Any]:
+    """``rows`` with zero columns appended up to ``columns`` (feature rows of an older
+    version, which had fewer features).
+
+    >>> widened(np.ones((2, 1), dtype=np.float32), 3).tolist()
+    [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]
+    """
+    if rows.shape[-1] >= columns:
+        return rows
+    padding = np.zeros((*rows.shape[:-1], columns - rows.shape[-1]), dtype=rows.dtype)
+    return np.concatenate([rows, padding], axis=-1)

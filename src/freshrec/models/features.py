@@ -26,24 +26,29 @@ Array = np.ndarray[Any, Any]
 # Retrieval: how many items each source proposes.
 RETRIEVAL = (("als", 50), ("cooccurrence", 50), ("transition", 20), ("trend_short", 15),
              ("trend_mid", 15), ("trend_long", 15), ("popularity", 15), ("repeat", 40),
-             ("young", 15))
+             ("young", 15), ("sequence", 30))
 # Signals whose value is also given relative to the best candidate of the request.
 RELATIVE = ("als", "cooccurrence", "transition", "content", "trend_short", "repeat")
 SIGNALS = ("als", "cooccurrence", "transition", "trend_short", "trend_mid", "trend_long",
            "popularity", "repeat", "seen", "freshness", "content")
-FEATURES = (*SIGNALS, *(f"{name}_relative" for name in RELATIVE),
-            "context_size", "has_vector")
+CONTEXT = ("context_size", "has_vector")
+# Added later: features only ever grow at the end, so that what an older version
+# learned stays the first weights (models/state.py ``upgrade_features``).
+LATER = ("sequence", "sequence_relative")
+FEATURES = (*SIGNALS, *(f"{name}_relative" for name in RELATIVE), *CONTEXT, *LATER)
 N_FEATURES = len(FEATURES)
 PRIOR_WEIGHTS = np.array([
     1.0, 1.0, 1.0, 0.3, 0.3, 0.2, 0.1, 1.0, 0.0, 0.3, 0.5,  # signals
     0.5, 0.5, 0.5, 0.3, 0.2, 0.5,                         # relative
     0.0, 0.0,                                              # context
+    1.0, 0.5,                                              # sequence
 ])
 """Where the online ranker starts before it has seen anything."""
 # Retrieval source -> the name an answer credits.
 CREDIT = {"als": "als", "cooccurrence": "cooccurrence", "transition": "session",
           "trend_short": "trending", "trend_mid": "trending", "trend_long": "trending",
-          "popularity": "popularity", "repeat": "history", "young": "content"}
+          "popularity": "popularity", "repeat": "history", "young": "content",
+          "sequence": "sequence"}
 YOUNG_EVENTS = 5
 """An item with fewer events than this is young: proposed from its content and vector."""
 
@@ -57,13 +62,15 @@ class Context:
     """(item, strength) for the recent items, most recent with strength 1."""
     last: list[tuple[int, float]] = field(default_factory=list)
     """The last few items, for transitions."""
+    sequence: list[tuple[int, float]] = field(default_factory=list)
+    """The last distinct items, most recent first with weight 1, for the sequence model."""
     seen: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     repeat: Array = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
     vector: Array | None = None
 
 
 def _recent_context(state: ModelState, items: Sequence[int]) -> tuple[
-        list[tuple[int, float]], list[tuple[int, float]]]:
+        list[tuple[int, float]], list[tuple[int, float]], list[tuple[int, float]]]:
     # Strength decays by position, even across the lines of one basket: tried decaying
     # by moment instead (a basket's lines sharing one strength), and it scored lower on
     # the retail validation half (repeats HR -0.005, new items -0.011).
@@ -72,7 +79,10 @@ def _recent_context(state: ModelState, items: Sequence[int]) -> tuple[
     recent = [(item, config.context_decay**n) for n, item in enumerate(tail)]
     last = [(item, 1.0 / (n + 1)) for n, item in enumerate(list(reversed(items))[
         : config.transition_context])]
-    return recent, last
+    # Distinct items, as the sequence model was trained (each item at its last time).
+    sequence = [(item, config.sequence_decay**n)
+                for n, item in enumerate(tail[: config.sequence_length])]
+    return recent, last, sequence
 
 
 def user_context(state: ModelState, user_id: str) -> Context:
@@ -81,9 +91,9 @@ def user_context(state: ModelState, user_id: str) -> Context:
     if user is None:
         return Context()
     profile = state.users.profiles[user]
-    recent, last = _recent_context(state, [item for item, _ in profile.recent])
+    recent, last, sequence = _recent_context(state, [item for item, _ in profile.recent])
     return Context(
-        user=user, recent=recent, last=last, seen=profile.seen().copy(),
+        user=user, recent=recent, last=last, sequence=sequence, seen=profile.seen().copy(),
         repeat=profile.repeat_scores(state.clock, state.config.repeat_half_life),
         vector=state.als.user_vector(user),
     )
@@ -94,9 +104,10 @@ def session_context(state: ModelState, item_ids: Sequence[str]) -> Context:
     items = [index for index in map(state.items.get, item_ids) if index is not None]
     if not items:
         return Context()
-    recent, last = _recent_context(state, items)
+    recent, last, sequence = _recent_context(state, items)
     seen, counts = np.unique(np.array(items, dtype=np.int64), return_counts=True)
-    return Context(recent=recent, last=last, seen=seen, repeat=counts.astype(np.float64),
+    return Context(recent=recent, last=last, sequence=sequence, seen=seen,
+                   repeat=counts.astype(np.float64),
                    vector=state.als.session_vector(seen, counts.astype(np.float32)))
 
 
@@ -225,6 +236,10 @@ class Signals:
             return np.zeros(self.n)
         return self.state.cooccurrence.transition_scores(self.context.last, self.n)
 
+    @cached_property
+    def sequence(self) -> Array:
+        return self.state.sequence.scores(self.context.sequence, self.n)
+
     @property
     def trend_short(self) -> Array:
         return self.shared.full("trend_short")
@@ -316,6 +331,17 @@ def _best_allowed(signals: Signals, name: str, size: int, allowed: Array) -> Arr
     return items[top_k(scores, size)]
 
 
+_CONTEXT_SIZE = FEATURES.index("context_size")
+_HAS_VECTOR = FEATURES.index("has_vector")
+_SEQUENCE = FEATURES.index("sequence")
+
+
+def _relative(values: Array) -> Array:
+    """Each value over the request's best (zeros when nothing scores above zero)."""
+    peak = float(values.max()) if values.size else 0.0
+    return values / peak if peak > 0 else np.zeros_like(values)
+
+
 def candidate_features(signals: Signals, items: Array) -> Array:
     """Feature rows ``(len(items), N_FEATURES)`` in the order of :data:`FEATURES`."""
     rows = np.zeros((items.shape[0], N_FEATURES), dtype=np.float32)
@@ -331,12 +357,12 @@ def candidate_features(signals: Signals, items: Array) -> Array:
         columns[name] = values
     offset = len(SIGNALS)
     for shift, name in enumerate(RELATIVE):
-        values = columns[name]
-        peak = float(values.max()) if values.size else 0.0
-        if peak > 0:
-            rows[:, offset + shift] = values / peak
-    rows[:, -2] = np.log1p(len(signals.context.recent))
-    rows[:, -1] = float(signals.context.vector is not None)
+        rows[:, offset + shift] = _relative(columns[name])
+    rows[:, _CONTEXT_SIZE] = np.log1p(len(signals.context.recent))
+    rows[:, _HAS_VECTOR] = float(signals.context.vector is not None)
+    sequence = signals.sequence[items]
+    rows[:, _SEQUENCE] = sequence
+    rows[:, _SEQUENCE + 1] = _relative(sequence)
     return rows
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from freshrec.models._arrays import widened
+
 Array = np.ndarray[Any, Any]
 
 
@@ -52,3 +54,8 @@ class LearnerMemory:
         self.rng = np.random.default_rng(self.random_state)
         self.discovery_rng = np.random.default_rng([self.random_state, 1])
         self.cold_rng = np.random.default_rng([self.random_state, 2])
+
+    def widen_features(self, n_features: int) -> None:
+        """Zero columns on remembered impressions for features added since they were shown."""
+        for shown in (*self.impressions.values(), *self.first_visits.values()):
+            shown.features = widened(shown.features, n_features)

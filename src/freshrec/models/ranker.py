@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from freshrec.models._arrays import widened
+
 Array = np.ndarray[Any, Any]
 
 
@@ -58,6 +60,15 @@ class OnlineRanker:
         self.weights -= self.learning_rate * gradient / np.sqrt(self._gradient_squares)
         self.updates += 1
 
+    def widen(self, prior: Array) -> None:
+        """Take on features added after this ranker learned: they start from ``prior``."""
+        old = self.weights.shape[0]
+        if old >= prior.shape[0]:
+            return
+        self.prior = np.array(prior, dtype=np.float64)
+        self.weights = np.r_[self.weights, self.prior[old:]]
+        self._gradient_squares = np.r_[self._gradient_squares, np.ones(prior.shape[0] - old)]
+
 
 class SampleLog:
     """A bounded log of (features, label) rows: what was shown, and what was chosen.
@@ -82,6 +93,10 @@ class SampleLog:
             self.labels[self._next] = label
             self._next = (self._next + 1) % self.capacity
             self.size = min(self.size + 1, self.capacity)
+
+    def widen(self, n_features: int) -> None:
+        """Zero columns for features added after these rows were logged."""
+        self.features = widened(self.features, n_features)
 
     def snapshot(self) -> tuple[Array, Array]:
         """A copy of the logged rows, oldest first."""

@@ -17,6 +17,7 @@ from freshrec.models.features import N_FEATURES, PRIOR_WEIGHTS
 from freshrec.models.items import ItemIndex
 from freshrec.models.memory import LearnerMemory
 from freshrec.models.ranker import OnlineRanker, SampleLog, TreeRanker
+from freshrec.models.sequence import SequenceModel
 from freshrec.models.trending import Trending
 from freshrec.models.users import UserIndex
 
@@ -87,6 +88,8 @@ class ModelState:
     cold_ranker: OnlineRanker = field(init=False)
     """Orders candidates for someone with no items yet (a first visit): learned from what
     people chose after such a request, where only item-side signals exist."""
+    sequence: SequenceModel = field(init=False)
+    """What follows a user's last items, in order: trained at each full training."""
     tree_ranker: TreeRanker = field(init=False)
     samples: SampleLog = field(init=False)
     memory: LearnerMemory = field(init=False)
@@ -104,6 +107,9 @@ class ModelState:
                 setattr(self, name, copy.deepcopy(self.ranker))
         if "memory" not in saved:  # the learner kept it outside the state: it was lost
             self.memory = LearnerMemory(self.config.random_state)
+        if "sequence" not in saved:  # a snapshot from before the sequence model
+            self.sequence = _sequence_model(self.config)
+            upgrade_features(self)
 
     def __post_init__(self) -> None:
         c = self.config
@@ -122,6 +128,31 @@ class ModelState:
         self.ranker = OnlineRanker(PRIOR_WEIGHTS, learning_rate=c.ranker_learning_rate)
         self.discovery_ranker = OnlineRanker(PRIOR_WEIGHTS, learning_rate=c.ranker_learning_rate)
         self.cold_ranker = OnlineRanker(PRIOR_WEIGHTS, learning_rate=c.ranker_learning_rate)
+        self.sequence = _sequence_model(c)
         self.tree_ranker = TreeRanker(random_state=c.random_state)
         self.samples = SampleLog(N_FEATURES, c.sample_capacity)
         self.memory = LearnerMemory(c.random_state)
+
+
+def _sequence_model(c: EngineConfig) -> SequenceModel:
+    return SequenceModel(length=c.sequence_length, decay=c.sequence_decay,
+                         regularization=c.sequence_regularization,
+                         vocabulary=c.sequence_vocabulary, neighbors=c.sequence_neighbors,
+                         rank=c.sequence_rank, content_regularization=c.content_regularization)
+
+
+def upgrade_features(state: ModelState) -> None:
+    """Widen what a state from an older version learned to today's feature rows.
+
+    Features only ever grow at the end of :data:`~freshrec.models.features.FEATURES`,
+    so an older ranker's weights are today's first ones: the new ones start from
+    their prior, and remembered rows get zeros (the signal did not exist then). Trees
+    fitted on fewer features cannot score more; they are dropped until the next
+    training refits them.
+    """
+    for ranker in (state.ranker, state.discovery_ranker, state.cold_ranker):
+        ranker.widen(PRIOR_WEIGHTS)
+    state.samples.widen(N_FEATURES)
+    if state.tree_ranker.model is not None:
+        state.tree_ranker.model = None
+    state.memory.widen_features(N_FEATURES)

@@ -1,7 +1,7 @@
 """The contestants of the replay benchmark, one module each, and how to build them by name.
 
 >>> names(baskets=True)[:3]
-('freshrec', 'popularity', 'decayed-popularity')
+('freshrec', 'freshrec-noseq', 'popularity')
 >>> "purchase-history" in names(baskets=False)
 False
 >>> build("popularity", ContestantSettings()).name
@@ -11,6 +11,7 @@ False
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from freshrec.evaluation.contestants.base import (
     AlsParams,
@@ -20,7 +21,7 @@ from freshrec.evaluation.contestants.base import (
 )
 
 
-def _freshrec(settings: ContestantSettings) -> Contestant:
+def _freshrec(settings: ContestantSettings, **overrides: Any) -> Contestant:
     from freshrec.evaluation.contestants.freshrec_engine import FreshrecEngine
 
     # freshrec retrains less often than als-retrained (weekly in data time, or every
@@ -30,7 +31,13 @@ def _freshrec(settings: ContestantSettings) -> Contestant:
     every_seconds = (None if settings.retrain_every_seconds is None
                      else 7 * settings.retrain_every_seconds)
     return FreshrecEngine(seed=settings.seed, every_events=every_events,
-                          every_seconds=every_seconds)
+                          every_seconds=every_seconds, **overrides)
+
+
+def _freshrec_without_sequence(settings: ContestantSettings) -> Contestant:
+    # The same engine without its sequence model, side by side in the same run: what
+    # the order of a user's last items adds, request by request.
+    return _freshrec(settings, name="freshrec-noseq", sequence_model=False)
 
 
 def _popularity(settings: ContestantSettings) -> Contestant:
@@ -87,6 +94,7 @@ def _purchase_history(settings: ContestantSettings) -> Contestant:
 
 BUILDERS: dict[str, Callable[[ContestantSettings], Contestant]] = {
     "freshrec": _freshrec,
+    "freshrec-noseq": _freshrec_without_sequence,
     "popularity": _popularity,
     "decayed-popularity": _decayed_popularity,
     "als-once": _als_once,

@@ -34,19 +34,23 @@ def engine_available() -> str | None:
 
 
 class FreshrecEngine:
-    """Adapter over :class:`freshrec.engine.Engine` with its default config."""
+    """Adapter over :class:`freshrec.engine.Engine` with its default config (or
+    ``config`` overrides, under another ``name``)."""
 
     name = "freshrec"
 
     def __init__(self, seed: int = 0, *, every_events: int | None = None,
-                 every_seconds: float | None = None) -> None:
+                 every_seconds: float | None = None, name: str = "freshrec",
+                 **config: Any) -> None:
         from freshrec import engine as engine_module
 
         config_class: Any = getattr(engine_module, "EngineConfig", None)
         if config_class is None:
             from freshrec.config import EngineConfig as config_class
+        self.name = name
         self.seed = seed
-        self.engine = engine_module.Engine(config_class(num_threads=1, random_state=seed))
+        self.engine = engine_module.Engine(config_class(num_threads=1, random_state=seed,
+                                                        **config))
         self.every_events = every_events
         self.every_seconds = every_seconds
         self.retrains = 0

@@ -1,0 +1,137 @@
+"""The sequence model: it learns order, ships in the state, and covers new items by text."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from freshrec.data import generate_sequential_shop
+from freshrec.engine import Engine
+from freshrec.models.features import FEATURES, N_FEATURES, Signals, user_context
+from freshrec.models.sequence import SequenceModel
+from freshrec.records import Event, Impression, Item
+
+from .shops import small_config
+
+SEQUENCE = FEATURES.index("sequence")
+
+
+def test_it_reads_direction_and_the_items_before_the_last() -> None:
+    # Two paths, 0 -> 1 -> 2 -> 3 and 4 -> 5 -> 6 -> 7, walked interleaved: after
+    # 1 then 5, what follows is the next step of either path (2 or 6), and neither
+    # path's earlier steps (co-occurrence alone cannot tell forwards from backwards).
+    rng = np.random.default_rng(0)
+    walks = []
+    for _ in range(300):
+        a, b = iter([0, 1, 2, 3]), iter([4, 5, 6, 7])
+        walk: list[int] = []
+        while len(walk) < 8:
+            step = next(a, None) if rng.random() < 0.5 else next(b, None)
+            if step is not None:
+                walk.append(step)
+        walks.append(np.array(walk))
+    model = SequenceModel(length=3, decay=0.8, regularization=1.0, vocabulary=10,
+                          neighbors=8, rank=2)
+    model.install(model.fit(walks, n_items=8))
+    scores = model.scores([(5, 1.0), (1, 0.8)], 8)
+    best = set(np.argsort(-scores)[:2].tolist())
+    assert best == {2, 6}
+    assert scores[6] > scores[4] and scores[2] > scores[0]
+
+
+@pytest.fixture(scope="module")
+def shop() -> tuple[list[Item], list[Event]]:
+    dataset = generate_sequential_shop(n_users=300, n_items=240, n_events=12_000, seed=3)
+    return list(dataset.items), list(dataset.events)
+
+
+def _engine(shop: tuple[list[Item], list[Event]], **overrides: object) -> Engine:
+    items, events = shop
+    engine = Engine(small_config(**overrides))
+    engine.fit([*items, *events])
+    return engine
+
+
+@pytest.fixture(scope="module")
+def trained(shop: tuple[list[Item], list[Event]]) -> Engine:
+    return _engine(shop)
+
+
+def _busiest_user(engine: Engine) -> str:
+    profiles = engine.state.users.profiles
+    return engine.state.users.ids[int(np.argmax([p.n for p in profiles]))]
+
+
+def test_a_full_training_fits_the_sequence_model_and_requests_read_it(trained: Engine) -> None:
+    assert trained.state.sequence.trained
+    context = user_context(trained.state, _busiest_user(trained))
+    scores = Signals(trained.state, context).sequence
+    assert scores.max() > 0
+    _, impression = trained.rank(_busiest_user(trained), k=10)
+    assert impression is not None and impression.n_features == N_FEATURES
+    rows = np.frombuffer(impression.features, dtype=np.float32).reshape(-1, N_FEATURES)
+    assert rows[:, SEQUENCE].max() > 0
+
+
+def test_the_engine_without_it_has_no_sequence_signal(shop: tuple[list[Item], list[Event]]
+                                                      ) -> None:
+    engine = _engine(shop, sequence_model=False)
+    assert not engine.state.sequence.trained
+    _, impression = engine.rank(_busiest_user(engine), k=10)
+    assert impression is not None
+    rows = np.frombuffer(impression.features, dtype=np.float32).reshape(-1, N_FEATURES)
+    assert not rows[:, SEQUENCE].any()
+
+
+def test_a_new_item_gets_the_vectors_its_text_maps_to(trained: Engine) -> None:
+    state = trained.state
+    sequence = state.sequence
+    twin = next(i for i in range(len(state.items)) if sequence.in_vocabulary(i)
+                and state.items.records[i] is not None and state.items.records[i].title)
+    record = state.items.records[twin]
+    trained.add_item(Item(id="brand-new-step", title=record.title, text=record.text,
+                          categories=record.categories, timestamp=state.clock))
+    index = state.items.get("brand-new-step")
+    assert not sequence.in_vocabulary(index)
+    new_out, twin_out = sequence.outputs[index], sequence.outputs[twin]
+    assert np.any(new_out)
+    others = [i for i in range(len(state.items)) if sequence.in_vocabulary(i) and i != twin]
+    cosine = lambda a, b: float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))  # noqa: E731
+    assert cosine(new_out, twin_out) > np.mean([cosine(new_out, sequence.outputs[i])
+                                                for i in others])
+    # As a target: a context the twin tends to follow scores the new item too.
+    scores = sequence.scores([(twin, 1.0)], len(state.items))
+    assert scores[index] != 0.0
+
+
+def test_a_snapshot_from_before_the_sequence_model_is_upgraded(trained: Engine) -> None:
+    old_width = N_FEATURES - 2
+    engine = Engine.restore(trained.snapshot())
+    state = engine.state
+    # Make the state what an older version pickled: no sequence model, narrower rows.
+    del state.sequence
+    for ranker in (state.ranker, state.discovery_ranker, state.cold_ranker):
+        ranker.prior = ranker.prior[:old_width]
+        ranker.weights = ranker.weights[:old_width]
+        ranker._gradient_squares = ranker._gradient_squares[:old_width]
+    state.samples.features = state.samples.features[:, :old_width]
+    for shown in state.memory.impressions.values():
+        shown.features = shown.features[:, :old_width]
+    restored = Engine(state=pickle.loads(pickle.dumps(state)))
+
+    assert not restored.state.sequence.trained
+    assert restored.state.ranker.weights.shape == (N_FEATURES,)
+    user = _busiest_user(restored)
+    assert restored.recommend(user, k=5)
+    # An impression logged by the older version still teaches the rankers.
+    items = tuple(restored.state.items.ids[:3])
+    old = Impression(user=user, timestamp=restored.state.clock, items=items,
+                     features=np.ones((3, old_width), dtype=np.float32).tobytes(),
+                     n_features=old_width)
+    restored.learn_impression(old)
+    restored.learn_one(Event(user=user, item=items[0], type="view",
+                             timestamp=restored.state.clock + 1))
+    restored.retrain(background=False)
+    assert restored.state.sequence.trained
