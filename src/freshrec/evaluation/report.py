@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from freshrec.evaluation.benchmark import ReplayReport
@@ -151,7 +152,8 @@ def print_tables(report: ReplayReport, console: Console) -> None:
         if result.error:
             console.print(f"[red]{result.name} failed:[/red]\n{result.error}")
     for name, reason in report.skipped.items():
-        console.print(f"[yellow]skipped {name}[/yellow]: {reason}")
+        # escaped: a reason like "pip install 'freshrec[seq]'" is not markup
+        console.print(f"[yellow]skipped {name}[/yellow]: {escape(reason)}")
 
 
 def markdown(report: ReplayReport) -> str:
