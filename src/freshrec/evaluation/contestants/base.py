@@ -78,6 +78,12 @@ class SasrecParams:
     ``patience`` epochs without a better validation HR@10, at ``max_epochs``, or once
     ``max_seconds`` have passed (a safety cap: hitting it makes the run depend on the
     machine's speed, so the defaults are meant to stop on patience first).
+
+    One departure from the paper: batches of 32 users, not 128. An epoch is one pass
+    over the users, and MovieLens small's training half has 334 of them (the paper's
+    MovieLens-1M: 6,040), so batches of 128 made 3 Adam steps an epoch: validation
+    HR@10 sat at 0.036 for 45 epochs and reached 0.09 only after 74 (7.6 min). With 32,
+    it reached 0.087 at epoch 28 (2 min).
     """
 
     maxlen: int = 200
@@ -86,7 +92,7 @@ class SasrecParams:
     heads: int = 1
     dropout: float = 0.2
     learning_rate: float = 1e-3
-    batch_size: int = 128
+    batch_size: int = 32
     loss: str = "ce"
     max_epochs: int = 200
     patience: int = 20
