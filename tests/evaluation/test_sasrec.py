@@ -61,6 +61,8 @@ def test_sasrec_learns_the_order_popularity_cannot(plan: ReplayPlan) -> None:
     # users it never saw in training get their next item too: it reads their input
     n_new, new_hr = hit_rate(sasrec, "new-users")
     assert n_new > 50 and new_hr > 0.7
+    assert sasrec.training is not None and popular.training is None
+    assert sasrec.training["best_epoch"] <= sasrec.training["epochs"]  # type: ignore[operator]
 
 
 @pytest.mark.seq

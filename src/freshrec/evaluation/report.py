@@ -59,6 +59,7 @@ def _contestant_json(result: ContestantResult) -> dict[str, Any]:
         "recommends": result.recommends,
         "peak_mb": result.peak_mb,
         "error": result.error,
+        "training": result.training,
         "hr_over_time": {variant: _rolling_points(timeline.times, timeline.hits)
                          for variant, timeline in result.timelines.items()},
         "hits": {variant: {cut: "".join(marks) for cut, marks in cuts.items()}

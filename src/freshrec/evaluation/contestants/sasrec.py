@@ -35,6 +35,7 @@ from __future__ import annotations
 import importlib.util
 from collections import deque
 from collections.abc import Collection, Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -135,6 +136,12 @@ class Sasrec:
         self.net = SasrecNet(n_items, maxlen, self.params.hidden, self.params.blocks,
                              self.params.heads, self.params.dropout)
         self.log = train(self.net, inputs, targets, validation, self.params, rng, negatives)
+
+    def training_summary(self) -> dict[str, object]:
+        """Epochs run, the one kept, its validation HR@10 and why training stopped."""
+        if self.log is None:
+            return {"epochs": 0, "validation_users": 0}
+        return {**asdict(self.log), "validation_users": len(self.validated_on)}
 
     def add_item(self, item: Item) -> None:
         if item.id not in self.items:
