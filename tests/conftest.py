@@ -3,11 +3,13 @@
 Tests that read real data are marked ``@pytest.mark.realdata`` and take the
 ``shared_data`` fixture. Without the data they skip, so a fresh checkout still
 tests green; with ``CI=true`` they fail instead, so CI cannot pass by silently
-testing nothing.
+testing nothing. Tests marked ``@pytest.mark.seq`` need torch (the ``seq`` extra)
+and are treated the same way.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -35,6 +37,8 @@ def _data_root() -> Path:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("realdata") is not None:
         _data_root()
+    if item.get_closest_marker("seq") is not None and importlib.util.find_spec("torch") is None:
+        _missing("torch not installed (pip install 'freshrec[seq]')")
 
 
 @pytest.fixture(scope="session")

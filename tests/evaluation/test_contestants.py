@@ -15,6 +15,7 @@ from freshrec.evaluation.contestants.base import (
     Contestant,
     ContestantSettings,
     RiverParams,
+    SasrecParams,
 )
 from freshrec.evaluation.contestants.decayed_popularity import DecayedPopularity
 from freshrec.evaluation.contestants.freshrec_engine import engine_available
@@ -170,9 +171,10 @@ def test_als_once_ignores_the_stream() -> None:
 # -- the contract every contestant keeps ---------------------------------------------------
 
 CHEAP = ContestantSettings(als=SMALL_ALS, river=RiverParams(factors=4, negatives=2),
+                           sasrec=SasrecParams(maxlen=8, hidden=8, blocks=1, max_epochs=2),
                            retrain_every_events=5, retrain_every_seconds=None)
-ALL = [name for name in names(baskets=True)
-       if name != "freshrec" or engine_available() is None]
+ALL = [pytest.param(name, marks=pytest.mark.seq) if name == "sasrec" else name
+       for name in names(baskets=True) if name != "freshrec" or engine_available() is None]
 
 
 @pytest.mark.parametrize("name", ALL)

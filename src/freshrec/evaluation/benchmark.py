@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from rich.console import Console
 from freshrec.evaluation.contestants import BASKETS_ONLY, BUILDERS, names
 from freshrec.evaluation.contestants.base import ContestantSettings
 from freshrec.evaluation.contestants.freshrec_engine import engine_available
+from freshrec.evaluation.contestants.sasrec import torch_missing
 from freshrec.evaluation.datasets import DatasetSource, Source
 from freshrec.evaluation.plan import DEFAULT_SPLIT, build_plan, check_split
 from freshrec.evaluation.progress import progress_bars
@@ -27,7 +28,7 @@ from freshrec.evaluation.tuning import TUNED_BY, TuningOutcome, apply, candidate
 
 RETRAINS_PER_STREAM = 20
 """``als-retrained`` without data days retrains every 5% of the streamed events."""
-SLOWEST_FIRST = ("freshrec", "tune river-biasedmf", "als-retrained", "implicit-online",
+SLOWEST_FIRST = ("freshrec", "sasrec", "tune river-biasedmf", "als-retrained", "implicit-online",
                  "tune als-once", "river-biasedmf", "tune", "item-knn")
 """Scheduling hint (label prefixes): long tasks start first."""
 SPLIT_TUNING = {"als-once": 2, "river-biasedmf": 2}
@@ -106,14 +107,26 @@ def select(requested: Sequence[str] | None, *, baskets: bool) -> tuple[list[str]
         for name in [n for n in chosen if n in BASKETS_ONLY]:
             chosen.remove(name)
             skipped[name] = "needs baskets (retail only)"
-    for engine_name in [n for n in chosen if n.startswith("freshrec")]:
-        reason = engine_available()
+    for name, missing in UNAVAILABLE.items():
+        reason = missing() if name in chosen else None
         if reason is not None:
-            chosen.remove(engine_name)
-            skipped[engine_name] = f"freshrec.engine does not import ({reason})"
-            warnings.warn(f"skipping contestant {engine_name}: {skipped[engine_name]}",
-                          stacklevel=2)
+            chosen.remove(name)
+            skipped[name] = reason
+            warnings.warn(f"skipping contestant {name}: {reason}", stacklevel=2)
     return chosen, skipped
+
+
+def _engine_missing() -> str | None:
+    reason = engine_available()
+    return None if reason is None else f"freshrec.engine does not import ({reason})"
+
+
+UNAVAILABLE: dict[str, Callable[[], str | None]] = {
+    "freshrec": _engine_missing,
+    "freshrec-noseq": _engine_missing,
+    "sasrec": torch_missing,
+}
+"""Contestants that need something which may be absent: why they cannot run, or None."""
 
 
 def run_replay(options: ReplayOptions, *, source: Source | None = None,

@@ -67,6 +67,9 @@ class ContestantResult:
     ``0`` miss, ``-`` not in the cut. Every contestant replays the same requests, so
     two runs (or two contestants) compare request by request: see
     ``bench/compare_replays.py``."""
+    training: dict[str, object] | None = None
+    """What the fit did, for contestants that say (``training_summary()``: SASRec's epochs,
+    the epoch kept and why training stopped)."""
 
     def metric_means(self) -> dict[str, dict[str, dict[str, float | int | None]]]:
         return {variant: {cut: totals.means() for cut, totals in cuts.items()}
@@ -99,6 +102,9 @@ def replay(contestant: Contestant, plan: ReplayPlan, *, k: int = 10,
     started = time.perf_counter()
     contestant.fit(plan.training)
     result.fit_seconds = time.perf_counter() - started
+    summary = getattr(contestant, "training_summary", None)
+    if callable(summary):
+        result.training = summary()
     # Every contestant alike: collector pauses over the loaded model and the plan would
     # otherwise show up in whichever request they happen to interrupt.
     freeze_loaded_model()

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from freshrec.evaluation.benchmark import ReplayReport
@@ -58,6 +59,7 @@ def _contestant_json(result: ContestantResult) -> dict[str, Any]:
         "recommends": result.recommends,
         "peak_mb": result.peak_mb,
         "error": result.error,
+        "training": result.training,
         "hr_over_time": {variant: _rolling_points(timeline.times, timeline.hits)
                          for variant, timeline in result.timelines.items()},
         "hits": {variant: {cut: "".join(marks) for cut, marks in cuts.items()}
@@ -151,7 +153,8 @@ def print_tables(report: ReplayReport, console: Console) -> None:
         if result.error:
             console.print(f"[red]{result.name} failed:[/red]\n{result.error}")
     for name, reason in report.skipped.items():
-        console.print(f"[yellow]skipped {name}[/yellow]: {reason}")
+        # escaped: a reason like "pip install 'freshrec[seq]'" is not markup
+        console.print(f"[yellow]skipped {name}[/yellow]: {escape(reason)}")
 
 
 def markdown(report: ReplayReport) -> str:

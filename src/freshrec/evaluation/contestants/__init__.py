@@ -18,6 +18,7 @@ from freshrec.evaluation.contestants.base import (
     Contestant,
     ContestantSettings,
     RiverParams,
+    SasrecParams,
 )
 
 
@@ -92,6 +93,12 @@ def _purchase_history(settings: ContestantSettings) -> Contestant:
     return PurchaseHistory(settings.history_half_life_days, settings.popularity_half_life_days)
 
 
+def _sasrec(settings: ContestantSettings) -> Contestant:
+    from freshrec.evaluation.contestants.sasrec import Sasrec
+
+    return Sasrec(settings.sasrec, seed=settings.seed)
+
+
 BUILDERS: dict[str, Callable[[ContestantSettings], Contestant]] = {
     "freshrec": _freshrec,
     "freshrec-noseq": _freshrec_without_sequence,
@@ -103,6 +110,7 @@ BUILDERS: dict[str, Callable[[ContestantSettings], Contestant]] = {
     "item-knn": _item_knn,
     "river-biasedmf": _river,
     "purchase-history": _purchase_history,
+    "sasrec": _sasrec,
 }
 """Every contestant by name, in the order the report lists them."""
 
@@ -131,6 +139,7 @@ __all__ = [
     "Contestant",
     "ContestantSettings",
     "RiverParams",
+    "SasrecParams",
     "build",
     "names",
 ]
