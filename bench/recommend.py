@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/recommend.py movielens retail
     .venv/bin/python bench/recommend.py retail --steps 3000
+    .venv/bin/python bench/recommend.py movielens --no-whole --without-sequence
 
 Each dataset is fitted on the first half of its events as ``freshrec replay`` fits
 (``build_plan``), the loaded model is frozen out of the collector's reach (as the
@@ -156,16 +157,20 @@ def percentiles_us(values: list[int]) -> str:
     return f"{p50:,.0f} | {p99:,.0f} | {p999:,.0f} | {us.max():,.0f}"
 
 
-def measure(name: str, steps: int, whole: bool) -> list[Run]:
+def measure(name: str, steps: int, whole: bool, sequence: bool = True) -> list[Run]:
     plan = build_plan(DatasetSource(name).load(), train_fraction=0.5)
-    engine = Engine(EngineConfig(num_threads=1))
+    engine = Engine(EngineConfig(num_threads=1, sequence_model=sequence))
     started = time.perf_counter()
     engine.fit(plan.training)
     fitted = engine.snapshot()
+    source = "with" if sequence else "without"
     print(f"{name}: fitted on {plan.n_train_events:,} events in "
-          f"{time.perf_counter() - started:.0f}s; streaming {steps:,} steps\n", flush=True)
+          f"{time.perf_counter() - started:.0f}s ({source} the sequence model); "
+          f"streaming {steps:,} steps\n", flush=True)
     runs = []
     modes = [("sliced flush", False)] + ([("whole flush", True)] if whole else [])
+    if not sequence:
+        modes = [(f"{label}, no sequence model", hold) for label, hold in modes]
     for label, one_hold in modes:
         engine = Engine.restore(fitted)
         if one_hold and not whole_flush(engine):
@@ -197,18 +202,24 @@ def show(name: str, runs: list[Run]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("datasets", nargs="+", choices=("movielens", "retail", "synthetic"))
+    parser.add_argument("datasets", nargs="+",
+                        choices=("movielens", "retail", "synthetic", "sequential"))
     parser.add_argument("--steps", type=int, default=6000,
                         help="steps of the second half to stream (default 6000)")
     parser.add_argument("--no-whole", dest="whole", action="store_false",
                         help="skip the run with the flush in one lock hold")
+    parser.add_argument("--without-sequence", action="store_true",
+                        help="also run the engine without its sequence model, side by side")
     args = parser.parse_args()
     # One BLAS thread, as the service and the replay run: a second one only spins for
     # the core the next request needs (a 10,000 x 64 product's p99 goes from 60 µs to
     # 16 ms on a busy 2-core machine).
     threadpool_limits(1)
     for name in args.datasets:
-        show(name, measure(name, args.steps, args.whole))
+        runs = measure(name, args.steps, args.whole)
+        if args.without_sequence:
+            runs += measure(name, args.steps, args.whole, sequence=False)
+        show(name, runs)
 
 
 if __name__ == "__main__":

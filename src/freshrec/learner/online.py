@@ -100,8 +100,7 @@ class OnlineLearner:
         if state.projection.fitted:
             untouched = not state.item_users.of(index)[0].size
             self._set_content_prior(index, replace=is_new or untouched)
-        if state.sequence.projection.fitted:
-            set_sequence_content(state, [index])
+        state.sequence.map_items(np.array([index]), state.als.item_factors)
         if refresh:
             item_side(state)
         return index
@@ -125,8 +124,7 @@ class OnlineLearner:
             for index, vector in zip(indices, vectors, strict=True):
                 untouched = not state.item_users.of(index)[0].size
                 state.als.set_prior(index, vector, replace_factors=replace[index] or untouched)
-        if state.sequence.projection.fitted and indices:
-            set_sequence_content(state, indices)
+        state.sequence.map_items(np.array(indices, dtype=np.int64), state.als.item_factors)
         return indices
 
     def encode_items(self, indices: list[int]) -> None:
@@ -343,13 +341,3 @@ class OnlineLearner:
         vector = state.projection.predict(state.encoder.transform([document(state, index)]))[0]
         state.als.set_prior(index, vector, replace_factors=replace)
 
-
-def set_sequence_content(state: ModelState, indices: Sequence[int]) -> None:
-    """Give items the sequence model did not train on the vectors their text maps to."""
-    sequence = state.sequence
-    outside = [index for index in indices if not sequence.in_vocabulary(index)]
-    if not outside:
-        return
-    features = state.encoder.transform([document(state, index) for index in outside])
-    for index, vector in zip(outside, sequence.projection.predict(features), strict=True):
-        sequence.set_content(index, vector)

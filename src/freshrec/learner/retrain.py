@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from freshrec.learner.online import OnlineLearner, document, set_sequence_content
-from freshrec.models.content import ContentProjection
+from freshrec.learner.online import OnlineLearner, document
 from freshrec.models.sequence import SequenceFit
 from freshrec.models.state import ModelState
 
@@ -113,13 +112,13 @@ class Retrainer:
                 if rankers and self.state.config.tree_ranker else None)
         content_rows = self.state.content_index.encode(documents) if documents else None
         sequence_started = time.perf_counter()
-        sequence = (self._train_sequence(sequences, documents)
+        sequence = (self._train_sequence(sequences, len(documents), item_factors)
                     if sequences else None)
         self.sequence_seconds = time.perf_counter() - sequence_started if sequences else None
         with self.lock:
             self._install(user_factors, item_factors, documents, projection_inputs)
             if sequence is not None:
-                self._install_sequence(sequence, len(documents))
+                self._install_sequence(sequence)
             if content_rows is not None:
                 self.state.content_index.install(content_rows)
             if tree is not None:
@@ -127,35 +126,20 @@ class Retrainer:
         self.trainings += 1
         self.last_duration = time.perf_counter() - started
 
-    def _train_sequence(self, sequences: list[np.ndarray[Any, Any]],
-                        documents: list[str]) -> SequenceFit:
-        """Solve the sequence model and map content to its vectors, off the lock (the
-        encoder was just fitted by :meth:`_content_inputs`)."""
-        state = self.state
-        fit = state.sequence.fit(sequences, len(documents))
-        with_text = [int(i) for i in fit.vocabulary if documents[i].strip()]
-        if len(with_text) < 10:
-            return fit
-        projection = ContentProjection(state.config.content_regularization)
-        projection.fit(state.encoder.transform([documents[i] for i in with_text]),
-                       np.hstack([fit.inputs[with_text], fit.outputs[with_text]]))
-        fit.projection = projection
-        outside = np.flatnonzero(fit.slot < 0)
-        outside = outside[[bool(documents[i].strip()) for i in outside]]
-        if outside.size:
-            vectors = projection.predict(state.encoder.transform([documents[i] for i in outside]))
-            rank = fit.inputs.shape[1]
-            fit.inputs[outside] = vectors[:, :rank]
-            fit.outputs[outside] = vectors[:, rank:]
+    def _train_sequence(self, sequences: list[np.ndarray[Any, Any]], n_items: int,
+                        item_factors: np.ndarray[Any, Any]) -> SequenceFit:
+        """Solve the sequence model and its map from ALS vectors, off the lock."""
+        model = self.state.sequence
+        fit = model.fit(sequences, n_items)
+        model.fit_mapping(fit, item_factors)
         return fit
 
-    def _install_sequence(self, fit: SequenceFit, trained_items: int) -> None:
-        """Swap the new sequence model in; items added while it trained take the vectors
-        their text maps to."""
+    def _install_sequence(self, fit: SequenceFit) -> None:
+        """Swap the new sequence model in (after the new ALS vectors and content priors,
+        which items outside its vocabulary map from)."""
         state = self.state
         state.sequence.install(fit)
-        if fit.projection is not None and len(state.items) > trained_items:
-            set_sequence_content(state, range(trained_items, len(state.items)))
+        state.sequence.map_items(np.arange(len(state.items)), state.als.item_factors)
 
     def _content_inputs(self, documents: list[str], matrix: sp.csr_matrix,
                         item_factors: np.ndarray[Any, Any]) -> tuple[Any, Any] | None:

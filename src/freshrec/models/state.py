@@ -138,7 +138,7 @@ def _sequence_model(c: EngineConfig) -> SequenceModel:
     return SequenceModel(length=c.sequence_length, decay=c.sequence_decay,
                          regularization=c.sequence_regularization,
                          vocabulary=c.sequence_vocabulary, neighbors=c.sequence_neighbors,
-                         rank=c.sequence_rank, content_regularization=c.content_regularization)
+                         rank=c.sequence_rank)
 
 
 def upgrade_features(state: ModelState) -> None:
