@@ -164,9 +164,11 @@ def measure(name: str, steps: int, whole: bool, sequence: bool = True) -> list[R
     engine.fit(plan.training)
     fitted = engine.snapshot()
     source = "with" if sequence else "without"
+    spent = engine.retrainer.sequence_seconds
     print(f"{name}: fitted on {plan.n_train_events:,} events in "
-          f"{time.perf_counter() - started:.0f}s ({source} the sequence model); "
-          f"streaming {steps:,} steps\n", flush=True)
+          f"{time.perf_counter() - started:.0f}s ({source} the sequence model"
+          + (f", {spent:.1f}s of its last training" if spent is not None else "")
+          + f"); streaming {steps:,} steps\n", flush=True)
     runs = []
     modes = [("sliced flush", False)] + ([("whole flush", True)] if whole else [])
     if not sequence:

@@ -135,3 +135,27 @@ def test_a_snapshot_from_before_the_sequence_model_is_upgraded(trained: Engine) 
                              timestamp=restored.state.clock + 1))
     restored.retrain(background=False)
     assert restored.state.sequence.trained
+
+
+def test_scores_match_the_plain_formula(trained: Engine) -> None:
+    # The request path avoids copies; this is the formula written the slow, plain way.
+    state = trained.state
+    sequence = state.sequence
+    trained.add_item(Item(id="mapped-step", title="a brand new step", timestamp=state.clock))
+    n = len(state.items)
+    rng = np.random.default_rng(1)
+    slot = sequence.slot[:n]
+    for _ in range(5):
+        items = [int(i) for i in rng.choice(n - 1, 6, replace=False)] + [n - 1]
+        context = [(item, 0.9**lag) for lag, item in enumerate(items)]
+        expected = np.zeros(n)
+        for item, weight in context:
+            if slot[item] >= 0:
+                row = sequence.rows[int(slot[item])].toarray().ravel()  # trained items only
+                expected[: row.size] += weight * row
+        query = sum(weight * sequence.inputs[item] for item, weight in context)
+        mapped = sum(weight * sequence.inputs[item] for item, weight in context if slot[item] < 0)
+        low, low_mapped = sequence.outputs[:n] @ query, sequence.outputs[:n] @ mapped
+        expected[slot < 0] = low[slot < 0]
+        expected[slot >= 0] += low_mapped[slot >= 0]
+        assert np.allclose(sequence.scores(context, n), expected, atol=1e-6)

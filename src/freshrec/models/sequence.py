@@ -9,12 +9,15 @@ Model"). Unlike counted transitions it explains items away: when a popular film
 follows everything, the regression credits it once instead of after every item, and
 two items seen in a row share the credit for what followed both.
 
-Why this model and not a small transformer or a GRU: measured on MovieLens small
-trained on its first 80% (bench/README.md, "sequence model"), the full matrix
-scored HR@10 0.079 on its own against 0.066 for counted transitions, and its top
-100 entries per row kept it (0.076); a rank-128 factorisation lost most of the gain
-(0.069). It trains in seconds on a 3,000-item vocabulary, needs no torch, and a
-request reads ``length`` sparse rows.
+Why this model and not a small transformer or a GRU: measured alone on MovieLens small
+trained on its first 80% (``bench/sequence_models.py``, docs/benchmarks.md), the full
+matrix scored HR@10 0.081 against 0.066 for counted transitions, its top 100 entries a
+row kept that (0.080), and a rank-128 factorisation or a separate block for the last
+item lost most of the gain (0.072). SASRec, a contestant of the same replay, is weaker
+still on this data. The model trains in seconds on a 2,000-item vocabulary, needs no
+torch, and a request reads ``length`` sparse rows. What it cannot do is an "and": that
+the next step after a shared one depends on the step before (``tests/engine/
+test_sequence.py`` shows what it does read: direction, and the items before the last).
 
 Items outside the vocabulary (rare, or first seen after the training) go through
 the content mapping the engine already has: the matrix's leading singular vectors
@@ -84,8 +87,6 @@ class SequenceModel:
         self.outputs = np.zeros((0, rank), dtype=np.float32)
         self.mapping: Array | None = None
         """Set by a training: see :attr:`SequenceFit.mapping`."""
-        self._inside = np.zeros(0, dtype=np.int64)
-        self._outside = np.zeros(0, dtype=np.int64)
 
     @property
     def trained(self) -> bool:
@@ -174,12 +175,6 @@ class SequenceModel:
         self.rows = fit.rows
         self.inputs = fit.inputs
         self.outputs = fit.outputs
-        self._split_items()
-
-    def _split_items(self) -> None:
-        """Which items the exact rows score and which the vectors do, kept for requests."""
-        self._inside = np.flatnonzero(self.slot >= 0)
-        self._outside = np.flatnonzero(self.slot < 0)
 
     def in_vocabulary(self, index: int) -> bool:
         return index < self.slot.shape[0] and bool(self.slot[index] >= 0)
@@ -221,30 +216,41 @@ class SequenceModel:
         self.outputs = grown(self.outputs, n_items)
         self.inputs[old:] = 0.0
         self.outputs[old:] = 0.0
-        self._split_items()
 
     # -- serving (read only) -----------------------------------------------------------
     def scores(self, context: Sequence[tuple[int, float]], n_items: int) -> Array:
-        """What follows ``context`` ((item, weight), most recent first), for every item."""
+        """What follows ``context`` ((item, weight), most recent first), for every item.
+
+        Items in the vocabulary are scored by the exact rows of the context's trained
+        items, plus the low-rank product for its mapped ones; the others by the
+        low-rank product alone. The products run over the leading rows of the output
+        vectors as they lie in memory: gathering the rows of the items outside the
+        vocabulary first copied megabytes per request.
+        """
         out = np.zeros(n_items)
         if not self.trained or not context:
             return out
-        known = self.slot.shape[0]
-        exact = [(int(self.slot[item]), weight) for item, weight in context
-                 if item < known and self.slot[item] >= 0]
-        for row, weight in exact:
-            start, end = self.rows.indptr[row], self.rows.indptr[row + 1]
-            out[self.rows.indices[start:end]] += weight * self.rows.data[start:end]
-        mapped = [(item, weight) for item, weight in context
-                  if item < known and self.slot[item] < 0]
-        outside = self._outside[self._outside < n_items]
-        query = sum((weight * self.inputs[item] for item, weight in context if item < known),
-                    np.zeros(self.rank, dtype=np.float32))
-        if outside.size and np.any(query):
-            out[outside] = self.outputs[outside] @ query
-        if mapped:
-            new_query = sum((weight * self.inputs[item] for item, weight in mapped),
-                            np.zeros(self.rank, dtype=np.float32))
-            inside = self._inside[self._inside < n_items]
-            out[inside] += self.outputs[inside] @ new_query
+        slot, rows, inputs = self.slot, self.rows, self.inputs
+        known = slot.shape[0]
+        query = np.zeros(self.rank, dtype=np.float32)
+        mapped_query = np.zeros(self.rank, dtype=np.float32)
+        for item, weight in context:
+            if item >= known:
+                continue
+            row = slot[item]
+            if row >= 0:
+                start, end = rows.indptr[row], rows.indptr[row + 1]
+                out[rows.indices[start:end]] += weight * rows.data[start:end]
+            else:
+                mapped_query += weight * inputs[item]
+            query += weight * inputs[item]
+        covered = min(n_items, known)
+        if covered == 0 or not query.any():
+            return out
+        outside = slot[:covered] < 0
+        head = out[:covered]
+        head[outside] = (self.outputs[:covered] @ query)[outside]
+        if mapped_query.any():
+            inside = ~outside
+            head[inside] += (self.outputs[:covered] @ mapped_query)[inside]
         return out
