@@ -159,3 +159,18 @@ def test_scores_match_the_plain_formula(trained: Engine) -> None:
         expected[slot < 0] = low[slot < 0]
         expected[slot >= 0] += low_mapped[slot >= 0]
         assert np.allclose(sequence.scores(context, n), expected, atol=1e-6)
+
+
+def test_too_little_history_leaves_it_untrained_and_the_engine_answering() -> None:
+    # Every item seen once (no order to learn), as after an erasure in a small shop:
+    # the training that failed on this in the service must give an untrained model.
+    model = SequenceModel(vocabulary=10)
+    model.install(model.fit([np.array([0, 1]), np.array([2, 3])], n_items=4))
+    assert not model.trained
+    assert not model.scores([(1, 1.0)], 4).any()
+    engine = Engine(small_config())
+    events = [Event(user=f"u{n}", item=f"i{n}", type="view", timestamp=float(n))
+              for n in range(4)]
+    engine.fit([*(Item(id=f"i{n}", timestamp=0.0) for n in range(4)), *events])
+    assert not engine.state.sequence.trained
+    assert engine.recommend("u1", k=3)

@@ -108,6 +108,13 @@ class SequenceModel:
         slot = np.full(n_items, -1, dtype=np.int64)
         slot[vocabulary] = np.arange(size)
         inputs, targets = self._examples(sequences, slot)
+        if size < 2 or inputs.shape[0] == 0:
+            # Too little history to learn an order from (a new shop, or what is left
+            # after an erasure): no model yet, and the blend goes on without it.
+            return SequenceFit(np.zeros(0, dtype=np.int64),
+                               sp.csr_matrix((0, n_items), dtype=np.float32),
+                               np.zeros((n_items, self.rank), dtype=np.float32),
+                               np.zeros((n_items, self.rank), dtype=np.float32))
         gram = (inputs.T @ inputs).toarray()
         gram[np.diag_indices(size)] += self.regularization
         crossed = (inputs.T @ targets).toarray()
