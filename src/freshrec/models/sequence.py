@@ -216,13 +216,10 @@ class SequenceModel:
     def _grow(self, n_items: int) -> None:
         if self.slot.shape[0] >= n_items:
             return
-        old = self.slot.shape[0]
-        self.slot = grown(self.slot, n_items)
-        self.slot[old:] = -1
+        # ``grown`` fills the new rows: outside the vocabulary, no vectors yet.
+        self.slot = grown(self.slot, n_items, fill=-1)
         self.inputs = grown(self.inputs, n_items)
         self.outputs = grown(self.outputs, n_items)
-        self.inputs[old:] = 0.0
-        self.outputs[old:] = 0.0
 
     # -- serving (read only) -----------------------------------------------------------
     def scores(self, context: Sequence[tuple[int, float]], n_items: int) -> Array:

@@ -153,6 +153,5 @@ def upgrade_features(state: ModelState) -> None:
     for ranker in (state.ranker, state.discovery_ranker, state.cold_ranker):
         ranker.widen(PRIOR_WEIGHTS)
     state.samples.widen(N_FEATURES)
-    if state.tree_ranker.model is not None:
-        state.tree_ranker.model = None
+    state.tree_ranker.model = None
     state.memory.widen_features(N_FEATURES)
