@@ -132,3 +132,21 @@ def test_tree_ranker_fast_path_matches_the_library() -> None:
     assert tree.model is not None  # trees beat a ranker that knows nothing
     rows = rng.random((50, 6))
     assert np.allclose(tree.score(rows), tree.score_reference(rows))
+
+
+def test_tree_ranker_contributions_add_up_to_its_scores_and_credit_the_features_it_uses(
+        ) -> None:
+    from freshrec.models.ranker import OnlineRanker, TreeRanker
+
+    rng = np.random.default_rng(1)
+    features = rng.random((4000, 6))
+    labels = (features[:, 0] + features[:, 1] * features[:, 2] > 1.0).astype(np.int8)
+    tree = TreeRanker(min_positives=10)
+    tree.model = tree.train(features, labels, OnlineRanker(prior=np.zeros(6)))
+    rows = rng.random((40, 6))
+    rows[0, 1] = np.nan  # a missing value takes the side the trees learned for it
+    bias, parts = tree.contributions(rows)
+    assert np.allclose(bias + parts.sum(axis=1), tree.score(rows))
+    # The label depends on features 0-2 only: they carry almost all the credit.
+    spread = np.abs(parts).mean(axis=0)
+    assert spread[:3].sum() > 5 * spread[3:].sum()
