@@ -98,6 +98,19 @@ def test_explain_lists_what_the_recommendations_answer_with_contributions_that_a
     assert [(h["item"], h["type"], h["timestamp"]) for h in history] == logged
 
 
+def test_a_first_visit_is_explained_by_the_ranker_whose_turn_placed_each_item(
+        client: httpx.Client) -> None:
+    post(client, "/v1/users", {"users": [{"id": "first-visit-user"}]})
+    api = ok(client.get("/v1/users/first-visit-user/recommendations"))
+    explained = ok(client.get("/v1/users/first-visit-user/explain"))
+    assert explained["history"] == []
+    assert [r["id"] for r in explained["recommendations"]] == [i["id"] for i in api["items"]]
+    rankers = {r["ranker"] for r in explained["recommendations"]}
+    assert rankers <= {"cold (first visit)", "general (first visit)"} and rankers
+    for why in explained["recommendations"]:
+        assert sum(why["contributions"].values()) == pytest.approx(why["ranker_score"], abs=1e-9)
+
+
 def test_explain_refuses_unknown_users_and_bad_parameters_clearly(client: httpx.Client) -> None:
     assert "unknown user" in refused(client.get("/v1/users/nobody-at-all/explain"), 404)
     refused(client.get("/v1/users/user-00001/explain", params={"k": 0}), 422)

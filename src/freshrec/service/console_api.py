@@ -114,8 +114,9 @@ def console_router(runtime: Runtime) -> APIRouter:
         runtime.reflect_acknowledged()
         engine = runtime.engine
         events = runtime.stores.events.user_events(user, history)
-        if not events and engine.state.users.get(user) is None:
-            raise ApiError(404, f"unknown user {user!r}: no events from them")
+        if (not events and engine.state.users.get(user) is None
+                and runtime.stores.catalog.get_user(user) is None):
+            raise ApiError(404, f"unknown user {user!r}: no events or attributes of theirs")
         items, why = engine.explain(user, k, filters)
         return {
             "user": user, "model_version": engine.model_version,
