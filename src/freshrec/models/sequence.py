@@ -259,23 +259,21 @@ class SequenceModel:
         """
         if not self.trained or not context:
             return np.zeros(n_items)
-        slot, inputs = self.slot, self.inputs
-        known = slot.shape[0]
-        query = np.zeros(self.rank, dtype=np.float32)
-        mapped_query = np.zeros(self.rank, dtype=np.float32)
-        exact_rows: list[int] = []
-        exact_weights: list[float] = []
-        for item, weight in context:
-            if item >= known:
-                continue
-            row = int(slot[item])
-            if row >= 0:
-                exact_rows.append(row)
-                exact_weights.append(weight)
-            else:
-                mapped_query += weight * inputs[item]
-            query += weight * inputs[item]
-        out = self._exact(exact_rows, exact_weights, n_items)
+        known = self.slot.shape[0]
+        items = np.fromiter((item for item, _ in context), dtype=np.int64, count=len(context))
+        # float32 weights: ``weight * vector`` with a Python float multiplies in float32.
+        weights = np.fromiter((weight for _, weight in context), dtype=np.float32,
+                              count=len(context))
+        if int(items.max()) >= known:
+            kept_items = items < known
+            items, weights = items[kept_items], weights[kept_items]
+        rows = self.slot[items]
+        # Summed down the rows in context order, as a running sum over the context adds.
+        vectors = self.inputs[items] * weights[:, None]
+        query = vectors.sum(axis=0)
+        trained = rows >= 0
+        mapped_query = vectors[~trained].sum(axis=0)
+        out = self._exact(rows[trained], weights[trained], n_items)
         covered = min(n_items, known)
         if covered == 0 or not query.any():
             return out
@@ -287,20 +285,19 @@ class SequenceModel:
         out[vocabulary] = kept
         return out
 
-    def _exact(self, rows: list[int], weights: list[float], n_items: int) -> Array:
-        """The sum of the exact rows ``rows``, each times its weight, in that order.
+    def _exact(self, rows: Array, weights: Array, n_items: int) -> Array:
+        """The sum of the exact rows ``rows``, each times its (float32) weight, in order.
 
         The weights multiply in float32, as the rows are stored, and the sum runs in
         float64 row after row (``bincount`` adds in array order), as a scatter per row
         would."""
-        matrix = self.rows
-        if not rows:
+        if rows.size == 0:
             return np.zeros(n_items)
+        matrix = self.rows
         indptr = matrix.indptr
         starts = indptr[rows]
-        lengths = indptr[np.asarray(rows) + 1] - starts
+        lengths = indptr[rows + 1] - starts
         positions = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(
             int(lengths.sum()))
-        values = matrix.data[positions] * np.repeat(
-            np.asarray(weights, dtype=np.float32), lengths)
+        values = matrix.data[positions] * np.repeat(weights, lengths)
         return np.bincount(matrix.indices[positions], weights=values, minlength=n_items)
