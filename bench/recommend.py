@@ -21,12 +21,19 @@ what a caller waits; the thread's CPU time leaves out the time the process was n
 running, which on a shared machine is most of the wall time's tail. The stream runs
 twice from the same fitted state: the item micro-batch flush in slices that let
 requests in between (today's engine), and in one hold (``--no-whole`` skips that run).
+
+``--digest`` also prints a hash of every answer (items, scores, sources) and every
+impression (candidates, feature bytes) of each run: a speed change that leaves it equal
+has left what requests return unchanged. It lifts the sources' time budget, which
+reads the wall clock: on a busy machine the breaker would otherwise skip a source
+and change answers by chance.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -92,6 +99,8 @@ class Run:
     impression_ns: list[int] = field(default_factory=list)
     holds_ns: dict[str, list[int]] = field(default_factory=dict)
     holds_cpu_ns: dict[str, list[int]] = field(default_factory=dict)
+    digest: Any = field(default_factory=hashlib.sha256)
+    """Every answer and impression, in order (see ``--digest``)."""
 
 
 def use_timed_lock(engine: Engine) -> TimedLock:
@@ -136,9 +145,12 @@ def stream(engine: Engine, plan: ReplayPlan, steps: int, label: str) -> Run:
         for exclude in requests:
             filters = Filters(exclude_seen=False, available_only=False, exclude=exclude)
             begin, begin_cpu = clock(), cpu()
-            _, impression = engine.rank(user, TOP_K, filters=filters)
+            answer, impression = engine.rank(user, TOP_K, filters=filters)
             run.rank_ns.append(clock() - begin)
             run.rank_cpu_ns.append(cpu() - begin_cpu)
+            run.digest.update(repr([(r.item, r.score, r.source) for r in answer]).encode())
+            if impression is not None:
+                run.digest.update(repr(impression.items).encode() + impression.features)
             if impression is not None:
                 begin = clock()
                 engine.learn_impression(impression)
@@ -157,7 +169,8 @@ def percentiles_us(values: list[int]) -> str:
     return f"{p50:,.0f} | {p99:,.0f} | {p999:,.0f} | {us.max():,.0f}"
 
 
-def measure(name: str, steps: int, whole: bool, sequence: bool = True) -> list[Run]:
+def measure(name: str, steps: int, whole: bool, sequence: bool = True,
+            digest: bool = False) -> list[Run]:
     plan = build_plan(DatasetSource(name).load(), train_fraction=0.5)
     engine = Engine(EngineConfig(num_threads=1, sequence_model=sequence))
     started = time.perf_counter()
@@ -175,6 +188,8 @@ def measure(name: str, steps: int, whole: bool, sequence: bool = True) -> list[R
         modes = [(f"{label}, no sequence model", hold) for label, hold in modes]
     for label, one_hold in modes:
         engine = Engine.restore(fitted)
+        if digest:
+            engine.recommender.budget_ms = float("inf")
         if one_hold and not whole_flush(engine):
             label = "flush (this engine cannot slice it)"
         gc.collect()
@@ -186,8 +201,12 @@ def measure(name: str, steps: int, whole: bool, sequence: bool = True) -> list[R
     return runs
 
 
-def show(name: str, runs: list[Run]) -> None:
+def show(name: str, runs: list[Run], digest: bool = False) -> None:
     print(f"### {name}\n")
+    if digest:
+        for run in runs:
+            print(f"answers and impressions of {run.label}: {run.digest.hexdigest()[:16]}")
+        print()
     print("| flush | what | n | p50 µs | p99 µs | p99.9 µs | max µs |")
     print("|---|---|---|---|---|---|---|")
     for run in runs:
@@ -212,16 +231,18 @@ def main() -> None:
                         help="skip the run with the flush in one lock hold")
     parser.add_argument("--without-sequence", action="store_true",
                         help="also run the engine without its sequence model, side by side")
+    parser.add_argument("--digest", action="store_true",
+                        help="print a hash of every answer and impression of each run")
     args = parser.parse_args()
     # One BLAS thread, as the service and the replay run: a second one only spins for
     # the core the next request needs (a 10,000 x 64 product's p99 goes from 60 µs to
     # 16 ms on a busy 2-core machine).
     threadpool_limits(1)
     for name in args.datasets:
-        runs = measure(name, args.steps, args.whole)
+        runs = measure(name, args.steps, args.whole, digest=args.digest)
         if args.without_sequence:
-            runs += measure(name, args.steps, args.whole, sequence=False)
-        show(name, runs)
+            runs += measure(name, args.steps, args.whole, sequence=False, digest=args.digest)
+        show(name, runs, args.digest)
 
 
 if __name__ == "__main__":

@@ -138,7 +138,8 @@ def test_a_snapshot_from_before_the_sequence_model_is_upgraded(trained: Engine) 
 
 
 def test_scores_match_the_plain_formula(trained: Engine) -> None:
-    # The request path avoids copies; this is the formula written the slow, plain way.
+    # The request path avoids copies and per-row scatters; this is the formula written
+    # the slow, plain way.
     state = trained.state
     sequence = state.sequence
     trained.add_item(Item(id="mapped-step", title="a brand new step", timestamp=state.clock))
@@ -158,7 +159,42 @@ def test_scores_match_the_plain_formula(trained: Engine) -> None:
         low, low_mapped = sequence.outputs[:n] @ query, sequence.outputs[:n] @ mapped
         expected[slot < 0] = low[slot < 0]
         expected[slot >= 0] += low_mapped[slot >= 0]
-        assert np.allclose(sequence.scores(context, n), expected, atol=1e-6)
+        # The same products in the same order: equal to the bit, not only close.
+        assert np.array_equal(sequence.scores(context, n), expected)
+
+
+def _assert_vocabulary_index_current(sequence: SequenceModel) -> None:
+    assert np.array_equal(sequence.vocabulary, np.flatnonzero(sequence.slot >= 0))
+    assert np.array_equal(sequence.vocabulary_outputs, sequence.outputs[sequence.vocabulary])
+    assert sequence.vocabulary_outputs.flags.c_contiguous
+
+
+def test_the_vocabularys_output_rows_stay_what_they_copy(trained: Engine) -> None:
+    # Requests read the vocabulary's output vectors from a contiguous copy: it must
+    # follow the learner through new items (mapping, growth), a retraining and a restore.
+    engine = Engine.restore(trained.snapshot())
+    sequence = engine.state.sequence
+    _assert_vocabulary_index_current(sequence)
+    user = _busiest_user(engine)
+    other = next(who for who in engine.state.users.ids if who != user)
+    before = len(engine.state.items)
+    for n in range(before + 20):  # past the arrays' capacity, so they grow
+        engine.add_item(Item(id=f"later-{n}", title=f"a later step {n % 7}",
+                             timestamp=engine.state.clock))
+        for who in (user, other):  # twice: the retraining takes them into its vocabulary
+            engine.learn_one(Event(user=who, item=f"later-{n}", type="view",
+                                   timestamp=engine.state.clock + 1))
+    assert sequence.slot.shape[0] > before and np.any(sequence.outputs[before:])
+    _assert_vocabulary_index_current(sequence)
+    engine.retrain(background=False)
+    assert engine.state.sequence.in_vocabulary(before)
+    _assert_vocabulary_index_current(engine.state.sequence)
+    restored = Engine.restore(engine.snapshot())
+    _assert_vocabulary_index_current(restored.state.sequence)
+    context = user_context(restored.state, user).sequence
+    n = len(restored.state.items)
+    assert np.array_equal(restored.state.sequence.scores(context, n),
+                          engine.state.sequence.scores(context, n))
 
 
 def test_too_little_history_leaves_it_untrained_and_the_engine_answering() -> None:

@@ -168,19 +168,26 @@ class ContentIndex:
     def _gather(self, items: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], ...]:
         """(row number, feature, value) of every stored entry of ``items``' rows."""
         base = self._base
-        inside = items < base.shape[0]
-        starts = np.where(inside, base.indptr[np.minimum(items, base.shape[0] - 1)], 0) \
-            if base.shape[0] else np.zeros(items.shape[0], dtype=np.int64)
-        ends = np.where(inside, base.indptr[np.minimum(items, base.shape[0] - 1) + 1], 0) \
-            if base.shape[0] else np.zeros(items.shape[0], dtype=np.int64)
+        indptr = base.indptr
+        count = base.shape[0]
+        if count and items.size and int(items.max()) < count:  # the usual case: no clipping
+            starts, ends = indptr[items], indptr[items + 1]
+        elif count:
+            inside = items < count
+            clipped = np.minimum(items, count - 1)
+            starts = np.where(inside, indptr[clipped], 0)
+            ends = np.where(inside, indptr[clipped + 1], 0)
+        else:
+            starts = ends = np.zeros(items.shape[0], dtype=np.int64)
         overlay = self._overlay
         if overlay:
             replaced = self._overlaid(items)
             ends = np.where(replaced, starts, ends)
         lengths = ends - starts
         rows = np.repeat(np.arange(items.shape[0]), lengths)
-        offsets = np.arange(rows.shape[0]) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        positions = np.repeat(starts, lengths) + offsets
+        # Each entry's position: its row's start, plus how far into the row it lies.
+        positions = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(
+            rows.shape[0])
         features, values = base.indices[positions], base.data[positions]
         if overlay and replaced.any():
             extra = [(n, *overlay[int(items[n])]) for n in np.flatnonzero(replaced)]

@@ -87,6 +87,25 @@ class SequenceModel:
         self.outputs = np.zeros((0, rank), dtype=np.float32)
         self.mapping: Array | None = None
         """Set by a training: see :attr:`SequenceFit.mapping`."""
+        self.vocabulary = np.zeros(0, dtype=np.int64)
+        """The items of the exact rows, in row order (sorted)."""
+        self.vocabulary_outputs = np.zeros((0, rank), dtype=np.float32)
+        """Their output vectors, contiguous: a request's product for the mapped part of
+        its context needs only these rows, which a training fixes (growth and mapping
+        write only the rows outside the vocabulary). Derived, so snapshots leave it out."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        saved = self.__dict__.copy()
+        del saved["vocabulary"], saved["vocabulary_outputs"]
+        return saved
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        self.__dict__.update(saved)
+        self._index_vocabulary()
+
+    def _index_vocabulary(self) -> None:
+        self.vocabulary = np.flatnonzero(self.slot >= 0)
+        self.vocabulary_outputs = np.ascontiguousarray(self.outputs[self.vocabulary])
 
     @property
     def trained(self) -> bool:
@@ -182,6 +201,7 @@ class SequenceModel:
         self.rows = fit.rows
         self.inputs = fit.inputs
         self.outputs = fit.outputs
+        self._index_vocabulary()
 
     def in_vocabulary(self, index: int) -> bool:
         return index < self.slot.shape[0] and bool(self.slot[index] >= 0)
@@ -227,34 +247,57 @@ class SequenceModel:
 
         Items in the vocabulary are scored by the exact rows of the context's trained
         items, plus the low-rank product for its mapped ones; the others by the
-        low-rank product alone. The products run over the leading rows of the output
-        vectors as they lie in memory: gathering the rows of the items outside the
-        vocabulary first copied megabytes per request.
+        low-rank product alone.
+
+        Written for a request's budget: one pass of ``bincount`` over the context's
+        exact rows (not one scatter per row), one product over the output vectors as
+        they lie in memory (gathering the rows outside the vocabulary copied megabytes),
+        then the vocabulary's entries put back over it, with the mapped part from the
+        vocabulary's own contiguous output rows (:attr:`vocabulary_outputs`). Every
+        product is the one the plain formula computes, in the same order, so the scores
+        are the same to the bit (``tests/engine/test_sequence.py``).
         """
-        out = np.zeros(n_items)
         if not self.trained or not context:
-            return out
-        slot, rows, inputs = self.slot, self.rows, self.inputs
-        known = slot.shape[0]
-        query = np.zeros(self.rank, dtype=np.float32)
-        mapped_query = np.zeros(self.rank, dtype=np.float32)
-        for item, weight in context:
-            if item >= known:
-                continue
-            row = slot[item]
-            if row >= 0:
-                start, end = rows.indptr[row], rows.indptr[row + 1]
-                out[rows.indices[start:end]] += weight * rows.data[start:end]
-            else:
-                mapped_query += weight * inputs[item]
-            query += weight * inputs[item]
+            return np.zeros(n_items)
+        known = self.slot.shape[0]
+        items = np.fromiter((item for item, _ in context), dtype=np.int64, count=len(context))
+        # float32 weights: ``weight * vector`` with a Python float multiplies in float32.
+        weights = np.fromiter((weight for _, weight in context), dtype=np.float32,
+                              count=len(context))
+        if int(items.max()) >= known:
+            kept_items = items < known
+            items, weights = items[kept_items], weights[kept_items]
+        rows = self.slot[items]
+        # Summed down the rows in context order, as a running sum over the context adds.
+        vectors = self.inputs[items] * weights[:, None]
+        query = vectors.sum(axis=0)
+        trained = rows >= 0
+        mapped_query = vectors[~trained].sum(axis=0)
+        out = self._exact(rows[trained], weights[trained], n_items)
         covered = min(n_items, known)
         if covered == 0 or not query.any():
             return out
-        outside = slot[:covered] < 0
-        head = out[:covered]
-        head[outside] = (self.outputs[:covered] @ query)[outside]
+        vocabulary = self.vocabulary
+        kept = out[vocabulary]
         if mapped_query.any():
-            inside = ~outside
-            head[inside] += (self.outputs[:covered] @ mapped_query)[inside]
+            kept += self.vocabulary_outputs @ mapped_query
+        out[:covered] = self.outputs[:covered] @ query
+        out[vocabulary] = kept
         return out
+
+    def _exact(self, rows: Array, weights: Array, n_items: int) -> Array:
+        """The sum of the exact rows ``rows``, each times its (float32) weight, in order.
+
+        The weights multiply in float32, as the rows are stored, and the sum runs in
+        float64 row after row (``bincount`` adds in array order), as a scatter per row
+        would."""
+        if rows.size == 0:
+            return np.zeros(n_items)
+        matrix = self.rows
+        indptr = matrix.indptr
+        starts = indptr[rows]
+        lengths = indptr[rows + 1] - starts
+        positions = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(
+            int(lengths.sum()))
+        values = matrix.data[positions] * np.repeat(weights, lengths)
+        return np.bincount(matrix.indices[positions], weights=values, minlength=n_items)
