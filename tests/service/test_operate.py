@@ -112,6 +112,8 @@ def test_the_api_describes_itself(server: Server) -> None:
         "/v1/models/{version}/pin": {"post"},
         "/v1/models/{version}/unpin": {"post"},
         "/v1/monitoring": {"get"},
+        "/v1/console/session": {"get"},
+        "/v1/console/live": {"get"},
         "/healthz": {"get"},
         "/readyz": {"get"},
         "/metrics": {"get"},

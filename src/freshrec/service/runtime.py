@@ -51,6 +51,7 @@ from freshrec.registry.snapshots import LocalSnapshotStore, MemorySnapshotStore,
 from freshrec.security.keys import KeyStore, SQLiteKeyStore
 from freshrec.service.cluster import Cluster
 from freshrec.service.gate import Gate
+from freshrec.service.live import LiveCounters
 from freshrec.service.metrics import ServiceMetrics
 from freshrec.service.settings import Settings
 from freshrec.serving.heap import freeze_loaded_model, unfreeze
@@ -115,6 +116,8 @@ class Runtime:
         self.cluster = cluster
         self.engine_config = engine_config or EngineConfig(num_threads=settings.training_threads)
         self.metrics = ServiceMetrics(lambda: self.engine.breaker.failures)
+        self.live = LiveCounters()
+        """This worker's last hour for the console (events, recommendations, lag...)."""
         self.gate = Gate()
         self.engine = Engine(self.engine_config)
         self._applied_position = 0
@@ -333,6 +336,7 @@ class Runtime:
             if position is not None:  # click-through: the request ids are not logged
                 self.quality.observed(event, request_id=event.request_id)
         self.metrics.events_ingested.inc(result.accepted)
+        self.live.events(result.accepted)
         self.metrics.events_duplicate.inc(result.duplicates)
         return result
 
@@ -530,8 +534,13 @@ class Runtime:
         self._measure_lag()
 
     def _measure_lag(self) -> None:
-        self.metrics.learner_lag.set(max(0, self.stores.events.last_position()
-                                         - self.applied_position))
+        lag = self.learner_lag()
+        self.metrics.learner_lag.set(lag)
+        self.live.lag(lag)
+
+    def learner_lag(self) -> int:
+        """Records in the log this engine has not applied yet."""
+        return max(0, self.stores.events.last_position() - self.applied_position)
 
     def _maybe_train(self) -> None:
         if self.lifecycle.running:

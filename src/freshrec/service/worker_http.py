@@ -7,7 +7,8 @@
 - :class:`WorkerHeader` names the worker that answered (``X-Freshrec-Worker``), for
   benchmarks and for a person reading a trace.
 - :func:`internal_router`: what the leader asks of the others (take up the champion,
-  forget an erased user, their metrics). Only requests with the run's token reach it;
+  forget an erased user, their metrics and
+  console counters). Only requests with the run's token reach it;
   for anyone else it does not exist (404), and it is not in the schema.
 """
 
@@ -161,5 +162,10 @@ def internal_router(runtime: Any, local_metrics: Any) -> APIRouter:
     @router.get("/metrics")
     async def metrics() -> Response:
         return Response(await run_in_threadpool(local_metrics), media_type="text/plain")
+
+    @router.get("/live")
+    def live() -> dict[str, Any]:
+        """This worker's console buckets, for the worker merging them."""
+        return runtime.live.snapshot()  # type: ignore[no-any-return]
 
     return router

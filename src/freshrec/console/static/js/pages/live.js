@@ -1,0 +1,67 @@
+// Live: the service's throughput, latency, errors and learner lag, all workers merged,
+// polled every few seconds; the last hour as charts.
+import { api } from "../api.js";
+import { timeChart } from "../charts.js";
+import { failure, h, num, table } from "../dom.js";
+
+const POLL_MS = 2000;
+const TILES = [
+  ["events_per_s", "events/s"], ["recommendations_per_s", "recommendations/s"],
+  ["latency_p50_ms", "latency p50 (ms)"], ["latency_p99_ms", "latency p99 (ms)"],
+  ["errors_per_s", "errors/s"], ["learner_lag", "learner lag (records)"],
+  ["events_total", "events since start"], ["recommendations_total", "recommendations since start"],
+];
+
+export default function live(container) {
+  const tiles = Object.fromEntries(TILES.map(([key]) => [key, h("div", { class: "value" }, "–")]));
+  const status = h("p", { class: "muted" });
+  const workers = h("div");
+  const charts = [
+    [timeChart("throughput (per second)", ["events/s", "recommendations/s"]),
+     ["events_per_s", "recommendations_per_s"]],
+    [timeChart("recommendation latency (ms)", ["p50", "p99"]),
+     ["latency_p50_ms", "latency_p99_ms"]],
+    [timeChart("errors/s and learner lag", ["errors/s", "learner lag"], { right: "learner lag" }),
+     ["errors_per_s", "learner_lag"]],
+  ];
+  container.append(
+    h("h1", {}, "Live"), status,
+    h("div", { class: "tiles" }, TILES.map(([key, label]) => h("div",
+      { class: "tile", dataset: { stat: key } }, h("div", { class: "label" }, label), tiles[key]))),
+    h("h2", {}, "Last hour (10-second buckets)"),
+    h("div", { class: "charts" }, charts.map(([chart]) => chart.node)),
+    h("h2", {}, "Workers"), workers);
+
+  async function refresh() {
+    try {
+      const answer = await api("/v1/console/live?minutes=60");
+      for (const [key] of TILES) tiles[key].textContent = num(answer.now[key]);
+      status.textContent = `updated ${new Date().toLocaleTimeString()} · every ${POLL_MS / 1000} s`;
+      const t = answer.series.t;
+      for (const [chart, keys] of charts) chart.update(t, keys.map((k) => answer.series[k]));
+      workers.replaceChildren(workerTable(answer));
+    } catch (error) {
+      status.replaceChildren(failure(error));
+    }
+  }
+  refresh();
+  const timer = setInterval(refresh, POLL_MS);
+  return () => { clearInterval(timer); for (const [chart] of charts) chart.destroy(); };
+}
+
+function workerTable(answer) {
+  const last = (worker, key) => {
+    const values = answer.per_worker[worker.worker]?.[key] ?? [];
+    return num(values[values.length - 1]);
+  };
+  return table([
+    { label: "worker", value: (w) => w.worker },
+    { label: "pid", value: (w) => (w.pid ? w.pid : "not serving"), num: true },
+    { label: "leads", value: (w) => (w.leader ? "yes" : "") },
+    { label: "applied position", value: (w) => num(w.applied), num: true },
+    { label: "learner lag", value: (w) => num(w.lag), num: true },
+    { label: "events/s", value: (w) => last(w, "events_per_s"), num: true },
+    { label: "recommendations/s", value: (w) => last(w, "recommendations_per_s"), num: true },
+    { label: "p99 (ms)", value: (w) => last(w, "latency_p99_ms"), num: true },
+  ], answer.workers, (w) => ({ dataset: { worker: w.worker } }));
+}
