@@ -58,20 +58,27 @@ function route() {
   leave = page(container, ctx, rest.map(decodeURIComponent).join("/")) ?? null;
 }
 
-function start() {
-  // `freshrec demo` prints a link with the key in the fragment: never sent to the server,
-  // taken into this tab's storage and removed from the address bar at once.
+// `freshrec demo` prints a link with the key in the fragment: never sent to the server,
+// taken into this tab's storage and removed from the address bar at once.
+// `&page=users/u1` opens that page. Whether there was one.
+function keyFromFragment() {
   const fragment = new URLSearchParams(location.hash.replace(/^#/, ""));
-  if (fragment.has("key")) {
-    session.set(fragment.get("key"));
-    history.replaceState(null, "", `${location.pathname}#/live`);
-  }
+  if (!fragment.has("key")) return false;
+  session.set(fragment.get("key"));
+  history.replaceState(null, "", `${location.pathname}#/${fragment.get("page") ?? "live"}`);
+  return true;
+}
+
+function start() {
+  keyFromFragment();
   $("login-form").addEventListener("submit", (event) => {
     event.preventDefault();
     logIn($("key-input").value.trim());
   });
   $("logout").addEventListener("click", () => { session.clear(); showLogin(); });
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", () => {
+    if (keyFromFragment()) logIn(session.key()); else route();
+  });
   window.addEventListener("freshrec:unauthorized",
                           (event) => { session.clear(); showLogin(`refused: ${event.detail}`); });
   const key = session.key();

@@ -5,6 +5,7 @@ import { timeChart } from "../charts.js";
 import { failure, h, num, table } from "../dom.js";
 
 const POLL_MS = 2000;
+const MIN_BUCKETS = 30;
 const TILES = [
   ["events_per_s", "events/s"], ["recommendations_per_s", "recommendations/s"],
   ["latency_p50_ms", "latency p50 (ms)"], ["latency_p99_ms", "latency p99 (ms)"],
@@ -37,8 +38,11 @@ export default function live(container) {
       const answer = await api("/v1/console/live?minutes=60");
       for (const [key] of TILES) tiles[key].textContent = num(answer.now[key]);
       status.textContent = `updated ${new Date().toLocaleTimeString()} · every ${POLL_MS / 1000} s`;
-      const t = answer.series.t;
-      for (const [chart, keys] of charts) chart.update(t, keys.map((k) => answer.series[k]));
+      const from = firstActive(answer.series);
+      const t = answer.series.t.slice(from);
+      for (const [chart, keys] of charts) {
+        chart.update(t, keys.map((k) => answer.series[k].slice(from)));
+      }
       workers.replaceChildren(workerTable(answer));
     } catch (error) {
       status.replaceChildren(failure(error));
@@ -47,6 +51,15 @@ export default function live(container) {
   refresh();
   const timer = setInterval(refresh, POLL_MS);
   return () => { clearInterval(timer); for (const [chart] of charts) chart.destroy(); };
+}
+
+// Where the charts start: the hour, less the quiet buckets before anything happened (a
+// service up for a minute would otherwise draw a spike at the right edge); 5 minutes at least.
+function firstActive(series) {
+  const keys = Object.keys(series).filter((k) => k !== "t");
+  const active = series.t.findIndex((_, i) => keys.some((k) => series[k][i]));
+  const least = Math.max(0, series.t.length - MIN_BUCKETS);
+  return active < 0 ? least : Math.min(active, least);
 }
 
 function workerTable(answer) {

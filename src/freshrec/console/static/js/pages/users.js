@@ -3,6 +3,8 @@
 import { api, enc, missingRoute, query } from "../api.js";
 import { failure, h, num, table, when } from "../dom.js";
 
+const REFRESH_MS = 5000;
+
 export default function users(container, ctx, user) {
   const input = h("input", { name: "user", placeholder: "user id", required: true, value: user });
   const k = h("input", { name: "k", type: "number", min: 1, max: 100, value: 10 });
@@ -13,10 +15,15 @@ export default function users(container, ctx, user) {
       location.hash = `#/users/${enc(input.value.trim())}`;
     } }, h("label", {}, "user", input), h("label", {}, "k", k),
     h("button", { type: "submit" }, "Look up")), body);
-  if (user) show(body, user, Number(k.value));
+  if (!user) return undefined;
+  // Looked again every few seconds: what changed since the last look is marked.
+  const seen = { items: null };
+  show(body, user, Number(k.value), seen);
+  const timer = setInterval(() => show(body, user, Number(k.value), seen), REFRESH_MS);
+  return () => clearInterval(timer);
 }
 
-async function show(body, user, k) {
+async function show(body, user, k, seen) {
   let answer;
   let explained = true;
   try {
@@ -36,8 +43,13 @@ async function show(body, user, k) {
       return;
     }
   }
+  const before = seen.items;
+  seen.items = new Set(answer.recommendations.map((r) => r.id));
+  const fresh = (r) => before !== null && !before.has(r.id);
   body.replaceChildren(
-    h("p", {}, `model ${answer.model_version}`),
+    h("p", { class: "muted" }, `model ${answer.model_version} · looked at `
+      + `${new Date().toLocaleTimeString()}, again every ${REFRESH_MS / 1000} s · `
+      + "highlighted: new since the last look"),
     h("h2", {}, "Recommendations now"),
     explained ? "" : h("p", { class: "muted" }, "(this service does not explain them)"),
     table([
@@ -46,7 +58,8 @@ async function show(body, user, k) {
       { label: "score", value: (r) => num(r.score, 4), num: true },
       { label: "source", value: (r) => r.source },
       { label: "why (feature contributions)", value: (r) => contributions(r.contributions) },
-    ], answer.recommendations, (r) => ({ dataset: { item: r.id } })),
+    ], answer.recommendations,
+    (r) => ({ dataset: { item: r.id }, class: fresh(r) ? "fresh" : null })),
     h("h2", {}, "Recent history"),
     answer.history === null ? h("p", { class: "muted" }, "not available") : table([
       { label: "when", value: (e) => when(e.timestamp) },
