@@ -48,8 +48,8 @@ from freshrec.models.features import (
 from freshrec.models.state import ModelState
 from freshrec.records import Event, Impression, Item
 from freshrec.serving.fallback import CircuitBreaker
-from freshrec.serving.recommender import Recommender
-from freshrec.serving.results import Filters, Recommendation
+from freshrec.serving.recommender import Ranked, Recommender
+from freshrec.serving.results import Explanation, Filters, Recommendation
 from freshrec.serving.sources import (
     DEFAULT_CHAIN,
     CategoryTrendingSource,
@@ -264,11 +264,7 @@ class Engine:
         """
         with self.lock:
             state = self.state
-            context = user_context(state, user_id)
-            stale = context.user is not None and context.user in self.learner.dirty_users
-            if context.user is not None:
-                context.vector = self.learner.current_user_vector(context.user)
-            ranked = self.recommender.rank(self.chain, context, k, filters)
+            context, stale, ranked = self._rank(user_id, k, filters)
             natural = not filters.exclude and filters.category is None
             if ranked.impression is None or not natural:
                 if not stale:
@@ -283,6 +279,24 @@ class Engine:
                 n_features=features.shape[1], cold=context.user is None or not context.recent,
                 first_visit=context.user is None)
             return ranked.items, record
+
+    def _rank(self, user_id: str, k: int, filters: Filters,
+              explain: bool = False) -> tuple[Context, bool, Ranked]:
+        """The user's context, whether their vector is behind their events, the ranking."""
+        context = user_context(self.state, user_id)
+        stale = context.user is not None and context.user in self.learner.dirty_users
+        if context.user is not None:
+            context.vector = self.learner.current_user_vector(context.user)
+        return context, stale, self.recommender.rank(self.chain, context, k, filters,
+                                                     explain=explain)
+
+    def explain(self, user_id: str, k: int = 10, filters: Filters = NO_FILTERS
+                ) -> tuple[list[Recommendation], list[Explanation]]:
+        """What :meth:`rank` answers now, and why each item has its score (the rankers'
+        feature contributions); reads only, and logs nothing."""
+        with self.lock:
+            _, _, ranked = self._rank(user_id, k, filters, explain=True)
+            return ranked.items, ranked.explanations
 
     def recommend(self, user_id: str, k: int = 10,
                   filters: Filters = NO_FILTERS) -> list[Recommendation]:

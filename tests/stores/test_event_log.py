@@ -17,6 +17,7 @@ from freshrec.log import (
     MemoryEventLog,
     SQLiteEventLog,
 )
+from freshrec.log.base import QuarantineFilter, bucket_start
 from freshrec.records import Event, Impression, Item
 
 
@@ -156,6 +157,43 @@ class EventLogContract:
         assert all(r.created > 1_600_000_000 for r in records)
         assert [r.raw for r in log.list_quarantine(limit=1, offset=1)] == ["[]"]
         assert log.quarantine_count() == 3
+
+    def test_quarantine_is_searched_by_text_and_by_reason_in_any_case(
+            self, log: EventLog) -> None:
+        log.quarantine([("event", '{"type": "Wink"}', "type: unknown event type 'Wink'"),
+                        ("event", '{"item": "wink-7"}', "user: is required"),
+                        ("event", '{"user": "x"}', "item: is required")])
+
+        def raws(where: QuarantineFilter) -> list[str]:
+            return [r.raw for r in log.list_quarantine(where=where)]
+
+        assert raws(QuarantineFilter(text="WINK")) == ['{"item": "wink-7"}', '{"type": "Wink"}']
+        assert raws(QuarantineFilter(reason="REQUIRED")) == ['{"user": "x"}', '{"item": "wink-7"}']
+        assert raws(QuarantineFilter(text="wink", reason="required")) == ['{"item": "wink-7"}']
+        assert raws(QuarantineFilter(text="100%_")) == []  # no wildcards
+        assert log.quarantine_count(QuarantineFilter(reason="is required")) == 2
+        [first] = log.list_quarantine(limit=1, offset=1, where=QuarantineFilter(text="wink"))
+        assert first.raw == '{"type": "Wink"}'
+
+    def test_quarantine_reasons_count_per_reason_and_bucket(self, log: EventLog) -> None:
+        log.quarantine([("event", "{}", "user: is required")] * 2
+                       + [("event", "[]", "not an object")])
+        bucket = bucket_start(time.time(), 3600)
+        rows = log.quarantine_reasons(3600)
+        assert sorted(rows) == [("not an object", bucket, 1), ("user: is required", bucket, 2)]
+
+    def test_a_users_events_newest_first_and_an_items_events_per_bucket(
+            self, log: EventLog) -> None:
+        positions = stored(log.append([event(n, user="ann" if n % 2 else "bob", item="x")
+                                       for n in range(1, 8)]).positions)
+        ann = log.user_events("ann", limit=3)
+        assert [(p, e.timestamp) for p, e in ann] == [(positions[6], 7.0), (positions[4], 5.0),
+                                                      (positions[2], 3.0)]
+        assert log.user_events("nobody", limit=3) == []
+        # Timestamps 1..7 in buckets of 3 s, after time 1: [0, 3) holds 2, [3, 6) 3-5, [6, 9) 6-7.
+        assert log.item_activity("x", 3.0, since=1.0) == [(0.0, 1), (3.0, 3), (6.0, 2)]
+        assert log.item_activity("x", 3.0, since=2.0) == [(3.0, 3), (6.0, 2)]
+        assert log.item_activity("y", 3.0, since=0.0) == []
 
     def test_quarantine_truncates_raw_text_to_10_kb(self, log: EventLog) -> None:
         log.quarantine([("event", "x" * 50_000, "too big"), ("event", "é" * 9_000, "wide")])

@@ -175,7 +175,7 @@ class ModelLifecycle:
             id=version_id, created=time.time(), status="candidate", params=params,
             dataset=DatasetVersion(start_position=0, end_position=0, events=0,
                                    content_hash="", created=time.time()),
-            notes=f"training ({trigger})"))
+            notes=f"training ({trigger})", trigger=trigger))
         log.info("training %s started (%s)", version_id, trigger)
         return version_id
 
@@ -200,7 +200,7 @@ class ModelLifecycle:
         except Exception as error:  # a failed training must not take the service down
             log.exception("training %s failed", training.version_id)
             self.status.last_error = f"{type(error).__name__}: {error}"
-            self.registry.update(training.version_id, status="refused",
+            self.registry.update(training.version_id, status="refused", decision="failed",
                                  notes=f"training failed ({training.trigger}): {error}")
             outcome = {"version": training.version_id, "trigger": training.trigger,
                        "decision": "failed", "error": str(error)}
@@ -228,14 +228,15 @@ class ModelLifecycle:
             notes=f"trained ({training.trigger}): {gate['reason']}")
         decision = "refused"
         if gate["promote"] and champion is not None and champion.pinned:
-            self.registry.update(version.id, notes=version.notes +
-                                 f"; not promoted: champion {champion.id} is pinned")
             decision = "kept (champion pinned)"
+            self.registry.update(version.id, decision=decision, notes=version.notes +
+                                 f"; not promoted: champion {champion.id} is pinned")
         elif gate["promote"]:
             self._activate(version, result["end_position"], force=False)
             decision = "promoted"
+            self.registry.update(version.id, decision=decision)
         else:
-            self.registry.update(version.id, status="refused")
+            self.registry.update(version.id, status="refused", decision=decision)
             self._prune_refused()
         outcome = {"version": version.id, "trigger": training.trigger, "decision": decision,
                    "reason": gate["reason"], "candidate": gate["candidate"],
@@ -331,7 +332,7 @@ class ModelLifecycle:
             self.artifacts.delete(info.id)
         self.artifacts.remove_leftovers()  # a process killed mid-save leaves a temp file
         self.registry.update(training.version_id, status="refused", artifacts=[],
-                             revoked=training.revoked,
+                             revoked=training.revoked, decision="cancelled",
                              notes=f"training cancelled ({training.trigger}): "
                                    f"{training.revoked}")
         outcome = {"version": training.version_id, "trigger": training.trigger,
@@ -384,7 +385,7 @@ class ModelLifecycle:
         self.registry.register(ModelVersion(
             id=version_id, created=time.time(), dataset=dataset,
             artifacts=[ArtifactRef.of(info, name="engine")], notes=reason,
-            gate={"promote": True, "reason": reason}))
+            gate={"promote": True, "reason": reason}, trigger=reason, decision="adopted"))
         self.registry.set_champion(version_id, force=True)
         return self.registry.get(version_id)  # type: ignore[return-value]
 

@@ -69,6 +69,30 @@ class QuarantinedRecord:
     created: float
 
 
+@dataclass(frozen=True, slots=True)
+class QuarantineFilter:
+    """Which quarantined records to list: case-insensitive substrings (``None``: any).
+
+    ``text`` is looked for in the raw record and in the reason, ``reason`` in the reason.
+    """
+
+    text: str | None = None
+    reason: str | None = None
+
+    def matches(self, record: QuarantinedRecord) -> bool:
+        """The rule for a backend that filters in Python (SQL backends say it in SQL)."""
+        reason = record.reason.lower()
+        if self.reason and self.reason.lower() not in reason:
+            return False
+        if self.text:
+            text = self.text.lower()
+            return text in record.raw.lower() or text in reason
+        return True
+
+
+ANY_RECORD = QuarantineFilter()
+
+
 @runtime_checkable
 class EventLog(Protocol):
     """An append-only event log; see the module docstring for positions and duplicates."""
@@ -126,12 +150,28 @@ class EventLog(Protocol):
         """Keep ``(kind, raw_json, reason)`` records, raw text cut to 10 kB, timestamped."""
         ...
 
-    def list_quarantine(self, limit: int = 100, offset: int = 0) -> list[QuarantinedRecord]:
-        """Quarantined records, newest first."""
+    def list_quarantine(self, limit: int = 100, offset: int = 0,
+                        where: QuarantineFilter = ANY_RECORD) -> list[QuarantinedRecord]:
+        """Quarantined records (those ``where`` matches), newest first."""
         ...
 
-    def quarantine_count(self) -> int:
-        """How many records are in quarantine."""
+    def quarantine_count(self, where: QuarantineFilter = ANY_RECORD) -> int:
+        """How many records (that ``where`` matches) are in quarantine."""
+        ...
+
+    def quarantine_reasons(self, bucket_s: float) -> list[tuple[str, float, int]]:
+        """``(reason, bucket start, records)`` for every reason and ``bucket_s`` of wall
+        time (when the records were quarantined), oldest bucket first."""
+        ...
+
+    def user_events(self, user: str, limit: int) -> list[tuple[int, Event]]:
+        """The user's last ``limit`` events, newest (highest position) first."""
+        ...
+
+    def item_activity(self, item: str, bucket_s: float, since: float
+                      ) -> list[tuple[float, int]]:
+        """``(bucket start, events)`` on ``item`` per ``bucket_s`` of event time, for the
+        events timestamped after ``since``, oldest first (buckets without events left out)."""
         ...
 
     def close(self) -> None:
@@ -156,6 +196,16 @@ def iterate_pages(
         if len(page) < batch:
             return
         after = page[-1][0]
+
+
+def bucket_start(moment: float, bucket_s: float) -> float:
+    """The start of the ``bucket_s``-long bucket holding ``moment`` (as SQL backends
+    compute it: ``CAST(moment / bucket_s AS INTEGER) * bucket_s``, for positive times).
+
+    >>> bucket_start(125.0, 60)
+    120.0
+    """
+    return float(int(moment / bucket_s) * bucket_s)
 
 
 def truncate_raw(raw: str) -> str:

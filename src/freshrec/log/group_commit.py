@@ -35,11 +35,13 @@ from collections.abc import Iterator, Sequence
 
 from freshrec.errors import StoreUnavailable
 from freshrec.log.base import (
+    ANY_RECORD,
     DEFAULT_ITERATE_BATCH,
     AppendResult,
     EventLog,
     LogRecord,
     QuarantinedRecord,
+    QuarantineFilter,
 )
 from freshrec.records import Event
 
@@ -173,11 +175,22 @@ class GroupCommitLog:
     def quarantine(self, records: Sequence[tuple[str, str, str]]) -> None:
         self.inner.quarantine(records)
 
-    def list_quarantine(self, limit: int = 100, offset: int = 0) -> list[QuarantinedRecord]:
-        return self.inner.list_quarantine(limit, offset)
+    def list_quarantine(self, limit: int = 100, offset: int = 0,
+                        where: QuarantineFilter = ANY_RECORD) -> list[QuarantinedRecord]:
+        return self.inner.list_quarantine(limit, offset, where)
 
-    def quarantine_count(self) -> int:
-        return self.inner.quarantine_count()
+    def quarantine_count(self, where: QuarantineFilter = ANY_RECORD) -> int:
+        return self.inner.quarantine_count(where)
+
+    def quarantine_reasons(self, bucket_s: float) -> list[tuple[str, float, int]]:
+        return self.inner.quarantine_reasons(bucket_s)
+
+    def user_events(self, user: str, limit: int) -> list[tuple[int, Event]]:
+        return self.inner.user_events(user, limit)
+
+    def item_activity(self, item: str, bucket_s: float, since: float
+                      ) -> list[tuple[float, int]]:
+        return self.inner.item_activity(item, bucket_s, since)
 
     def close(self) -> None:
         with self._wakeup:

@@ -20,14 +20,18 @@ import bisect
 import heapq
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 
 from freshrec.errors import StoreUnavailable
 from freshrec.log.base import (
+    ANY_RECORD,
     DEFAULT_ITERATE_BATCH,
     AppendResult,
     LogRecord,
     QuarantinedRecord,
+    QuarantineFilter,
+    bucket_start,
     iterate_pages,
     truncate_raw,
     user_marker,
@@ -157,16 +161,40 @@ class MemoryEventLog:
                     QuarantinedRecord(self._quarantine_last, kind, truncate_raw(raw), reason, now)
                 )
 
-    def list_quarantine(self, limit: int = 100, offset: int = 0) -> list[QuarantinedRecord]:
+    def list_quarantine(self, limit: int = 100, offset: int = 0,
+                        where: QuarantineFilter = ANY_RECORD) -> list[QuarantinedRecord]:
         with self._lock:
             self._check_open()
-            newest_first = self._quarantine[::-1]
+            newest_first = [r for r in reversed(self._quarantine) if where.matches(r)]
             return newest_first[max(offset, 0): max(offset, 0) + max(limit, 0)]
 
-    def quarantine_count(self) -> int:
+    def quarantine_count(self, where: QuarantineFilter = ANY_RECORD) -> int:
         with self._lock:
             self._check_open()
-            return len(self._quarantine)
+            return sum(1 for r in self._quarantine if where.matches(r))
+
+    def quarantine_reasons(self, bucket_s: float) -> list[tuple[str, float, int]]:
+        with self._lock:
+            self._check_open()
+            counts = Counter((r.reason, bucket_start(r.created, bucket_s))
+                             for r in self._quarantine)
+        return sorted(((reason, start, n) for (reason, start), n in counts.items()),
+                      key=lambda row: (row[1], row[0]))
+
+    def user_events(self, user: str, limit: int) -> list[tuple[int, Event]]:
+        with self._lock:
+            self._check_open()
+            found = [(p, e) for p, e in zip(self._positions, self._events, strict=True)
+                     if e.user == user]
+        return found[::-1][:max(limit, 0)]
+
+    def item_activity(self, item: str, bucket_s: float, since: float
+                      ) -> list[tuple[float, int]]:
+        with self._lock:
+            self._check_open()
+            counts = Counter(bucket_start(e.timestamp, bucket_s) for e in self._events
+                             if e.item == item and e.timestamp > since)
+        return sorted(counts.items())
 
     def close(self) -> None:
         with self._lock:

@@ -41,11 +41,13 @@ import msgspec
 
 from freshrec._sqlite import MAX_INTEGER, SQLiteDatabase
 from freshrec.log.base import (
+    ANY_RECORD,
     DEFAULT_ITERATE_BATCH,
     RECORD_KINDS,
     AppendResult,
     LogRecord,
     QuarantinedRecord,
+    QuarantineFilter,
     iterate_pages,
     truncate_raw,
     user_marker,
@@ -64,6 +66,8 @@ CREATE TABLE IF NOT EXISTS events (
     session   TEXT
 );
 CREATE INDEX IF NOT EXISTS events_user ON events (user);
+-- An item's events over time (the console's trend of an item).
+CREATE INDEX IF NOT EXISTS events_item ON events (item, timestamp);
 -- The records other than events that the models learn from, in the same positions.
 CREATE TABLE IF NOT EXISTS records (
     position  INTEGER PRIMARY KEY,
@@ -218,18 +222,47 @@ class SQLiteEventLog:
                 "INSERT INTO quarantine (kind, raw, reason, created) VALUES (?, ?, ?, ?)", rows
             )
 
-    def list_quarantine(self, limit: int = 100, offset: int = 0) -> list[QuarantinedRecord]:
+    def list_quarantine(self, limit: int = 100, offset: int = 0,
+                        where: QuarantineFilter = ANY_RECORD) -> list[QuarantinedRecord]:
+        condition, params = _quarantine_where(where)
         with self._db.reading() as conn:
             rows = conn.execute(
                 "SELECT id, kind, raw, reason, created FROM quarantine "
-                "ORDER BY id DESC LIMIT ? OFFSET ?",
-                (min(max(limit, 0), MAX_INTEGER), min(max(offset, 0), MAX_INTEGER)),
+                f"{condition} ORDER BY id DESC LIMIT ? OFFSET ?",
+                (*params, min(max(limit, 0), MAX_INTEGER), min(max(offset, 0), MAX_INTEGER)),
             )
             return [QuarantinedRecord(*row) for row in rows]
 
-    def quarantine_count(self) -> int:
+    def quarantine_count(self, where: QuarantineFilter = ANY_RECORD) -> int:
+        condition, params = _quarantine_where(where)
         with self._db.reading() as conn:
-            return int(conn.execute("SELECT count(*) FROM quarantine").fetchone()[0])
+            return int(conn.execute(f"SELECT count(*) FROM quarantine {condition}",
+                                    params).fetchone()[0])
+
+    def quarantine_reasons(self, bucket_s: float) -> list[tuple[str, float, int]]:
+        with self._db.reading() as conn:
+            rows = conn.execute(
+                "SELECT reason, CAST(created / ? AS INTEGER) * ? AS bucket, count(*) "
+                "FROM quarantine GROUP BY reason, bucket ORDER BY bucket, reason",
+                (bucket_s, bucket_s)).fetchall()
+        return [(reason, float(bucket), int(n)) for reason, bucket, n in rows]
+
+    def user_events(self, user: str, limit: int) -> list[tuple[int, Event]]:
+        with self._db.reading() as conn:
+            rows = conn.execute(
+                "SELECT position, user, item, type, value, timestamp, id, session FROM events "
+                "WHERE user = ? ORDER BY position DESC LIMIT ?",
+                (user, min(max(limit, 0), MAX_INTEGER))).fetchall()
+        return [(row[0], _event(*row[1:])) for row in rows]
+
+    def item_activity(self, item: str, bucket_s: float, since: float
+                      ) -> list[tuple[float, int]]:
+        with self._db.reading() as conn:
+            rows = conn.execute(
+                "SELECT CAST(timestamp / ? AS INTEGER) * ? AS bucket, count(*) FROM events "
+                "WHERE item = ? AND timestamp > ? GROUP BY bucket ORDER BY bucket",
+                (bucket_s, bucket_s, item, since)).fetchall()
+        return [(float(bucket), int(n)) for bucket, n in rows]
 
     def close(self) -> None:
         self._db.close()
@@ -239,6 +272,19 @@ _encode_json = msgspec.json.Encoder().encode
 _encode_record = msgspec.msgpack.Encoder().encode
 _RECORD_DECODERS: dict[str, msgspec.msgpack.Decoder[Any]] = {
     "impression": msgspec.msgpack.Decoder(Impression), "item": msgspec.msgpack.Decoder(Item)}
+
+
+def _quarantine_where(where: QuarantineFilter) -> tuple[str, tuple[str, ...]]:
+    """The WHERE clause of :class:`QuarantineFilter` (``instr`` on lower case: no LIKE
+    wildcards to escape in what a person types)."""
+    clauses, params = [], []
+    if where.reason:
+        clauses.append("instr(lower(reason), lower(?)) > 0")
+        params.append(where.reason)
+    if where.text:
+        clauses.append("(instr(lower(raw), lower(?)) > 0 OR instr(lower(reason), lower(?)) > 0)")
+        params += [where.text, where.text]
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
 
 
 def _event(user: str, item: str, kind: str, value: float | None, timestamp: float,

@@ -61,7 +61,7 @@ from river import drift
 from freshrec.monitoring.distances import DEFAULT_SMOOTHING, DistributionDrift
 from freshrec.records import Event
 
-__all__ = ["DistributionDrift", "DriftThresholds", "InputDriftMonitor"]
+__all__ = ["DistributionDrift", "DriftThresholds", "InputDriftMonitor", "drift_signals"]
 
 UNSEEN = "unseen"
 # river has no type hints; one typed-as-Any name keeps mypy --strict quiet.
@@ -215,6 +215,21 @@ class InputDriftMonitor:
                 "reasons": reasons,
             }
 
+    def histograms(self) -> dict[str, dict[str, dict[str, list[Any]]]]:
+        """Each signal's reference and current windows as counts per bin (what the
+        distances compare): event types, popularity buckets, and no/yes for a share."""
+        with self._lock:
+            reference, current = self._reference, self._current
+            out = {"event_types": _bins(reference.types, current.types),
+                   "item_popularity": _bins(reference.buckets, current.buckets,
+                                            key=_popularity_order)}
+            for n, name in enumerate(SHARE_SIGNALS):
+                out[name] = {
+                    window_name: {"bins": ["no", "yes"],
+                                  "counts": [len(window) - window.shares[n], window.shares[n]]}
+                    for window_name, window in (("reference", reference), ("current", current))}
+            return out
+
     def _freeze_reference(self) -> None:
         """Fix the popularity buckets from the reference window's item counts."""
         counts = Counter(entry.item for entry in self._reference.entries)
@@ -319,6 +334,38 @@ def _popularity_buckets(counts: Counter[str], buckets: int) -> dict[str, str]:
 def _split_halves(entries: list[_Entry], half: int,
                   key: Any) -> tuple[Counter[str], Counter[str]]:
     return Counter(map(key, entries[:half])), Counter(map(key, entries[half:]))
+
+
+def _popularity_order(bucket: str) -> tuple[int, str]:
+    """d1, d2 … d10, then unseen."""
+    return (int(bucket[1:]), "") if bucket[1:].isdigit() else (10**6, bucket)
+
+
+def _bins(reference: Counter[str], current: Counter[str],
+          key: Any = None) -> dict[str, dict[str, list[Any]]]:
+    """Both windows over the same bins (every bin either has), each with its counts.
+    Reference entries not yet bucketed (the reference still filling) have no bin."""
+    bins = sorted({b for counts in (reference, current) for b, n in counts.items() if n > 0 and b},
+                  key=key)
+    return {name: {"bins": bins, "counts": [counts.get(b, 0) for b in bins]}
+            for name, counts in (("reference", reference), ("current", current))}
+
+
+def drift_signals(report: dict[str, Any],
+                  histograms: dict[str, dict[str, dict[str, list[Any]]]]) -> list[dict[str, Any]]:
+    """Each signal for a person: both windows' counts, the distance, the detector's state.
+
+    ``distance`` is the Jensen-Shannon distance (bounded in [0, 1], unlike PSI); the
+    state is ``warming up`` until the windows are full enough to judge."""
+    signals = []
+    for name, signal in report["signals"].items():
+        state = ("drifted" if signal["drifted"] else
+                 "stable" if report["ready"] else "warming up")
+        detector = {"state": state, **signal.get("detector", {"name": "PSI and JS"}),
+                    "psi": signal["psi"], "js": signal["js"], "noise": signal.get("noise")}
+        signals.append({"name": name, **histograms[name], "distance": signal["js"],
+                        "drifted": signal["drifted"], "detector": detector})
+    return signals
 
 
 def _shares(counts: dict[str, int]) -> dict[str, float]:

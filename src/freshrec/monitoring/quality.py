@@ -31,6 +31,16 @@ about 2.3 standard errors at 2,000 (about 1% false alarms) against 1.6 at 1,000
 Memory is bounded: one pending list per user (at most ``max_users``, oldest
 dropped first) and the item sets of the last ``max_requests`` requests.
 
+**Over time, by model version and by source** (:meth:`OnlineQualityMonitor.history`,
+the console's Quality page): lists served, outcomes, hits and click-throughs are also
+counted per minute of wall time (the last ``history_buckets`` minutes), per model
+version that made the list, and per source credited with each shown item (a slot:
+one item of one list). A source's hit rate is its hits over its slots in lists that
+got an outcome, its click-through rate its clicks over its slots shown. Each serving
+worker counts what it served; :func:`merge_histories` adds several workers' counts up,
+and :func:`quality_over_time` turns them into rates. The counts live in memory: a
+restart starts them again.
+
 >>> from freshrec.records import Event
 >>> monitor = OnlineQualityMonitor(horizon=3600)
 >>> monitor.served("r1", "u1", ["i1", "i2"], timestamp=100.0)
@@ -47,9 +57,10 @@ True
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict, deque
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from river import drift
@@ -60,18 +71,51 @@ from freshrec.records import Event
 _ADWIN: Any = drift.ADWIN
 
 Outcome = Literal["hit", "miss", "expired"]
+HISTORY_BUCKET_S = 60.0
+MAX_ATTRIBUTIONS = 10_000
+"""Lists ranked but not yet served (a request between its ranking and its answer)."""
 
 
 @dataclass(slots=True)
 class _Request:
     items: frozenset[str]
     clicked: bool = False
+    version: str | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
 class _Pending:
     items: frozenset[str]
     served: float
+    version: str | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Counts:
+    """Served lists, their outcomes, hits among them, and click-throughs."""
+
+    served: int = 0
+    outcomes: int = 0
+    hits: int = 0
+    clicks: int = 0
+
+    def row(self) -> list[int]:
+        return [self.served, self.outcomes, self.hits, self.clicks]
+
+
+@dataclass(slots=True)
+class _SourceCounts:
+    """Slots a source filled: shown, shown in a list that got an outcome, hits, clicks."""
+
+    shown: int = 0
+    judged: int = 0
+    hits: int = 0
+    clicks: int = 0
+
+    def row(self) -> list[int]:
+        return [self.shown, self.judged, self.hits, self.clicks]
 
 
 @dataclass(slots=True)
@@ -96,7 +140,8 @@ class OnlineQualityMonitor:
                  min_outcomes: int = 2_000, drop_fraction: float = 0.8,
                  click_types: Collection[str] = ("click",), clock_skew: float = 60.0,
                  max_users: int = 100_000, max_requests: int = 100_000,
-                 adwin_delta: float = 0.002) -> None:
+                 adwin_delta: float = 0.002, history_buckets: int = 1440,
+                 clock: Callable[[], float] = time.time) -> None:
         if min(window, min_outcomes, max_users, max_requests) < 1:
             raise ValueError("window, min_outcomes, max_users and max_requests must be >= 1")
         if horizon <= 0 or not 0 < drop_fraction <= 1:
@@ -122,6 +167,21 @@ class OnlineQualityMonitor:
         self._detections = self._drops = self._judged = 0
         self._last_drop: int | None = None
         self._reset_detector()
+        self.history_buckets = history_buckets
+        self.clock = clock
+        """Wall time, for the counts over time (the lists' own clock is the events')."""
+        self._attributions: OrderedDict[str, tuple[str, Mapping[str, str]]] = OrderedDict()
+        self._series: OrderedDict[float, _Counts] = OrderedDict()
+        self._by_version: dict[str, _Counts] = {}
+        self._by_source: dict[str, _SourceCounts] = {}
+
+    def attribute(self, request_id: str, version: str, sources: Mapping[str, str]) -> None:
+        """Who made the list ``request_id`` is about to serve: the model version, and the
+        source credited with each item (told when it is ranked, taken by :meth:`served`)."""
+        with self._lock:
+            self._attributions[request_id] = (version, sources)
+            if len(self._attributions) > MAX_ATTRIBUTIONS:
+                self._attributions.popitem(last=False)
 
     def served(self, request_id: str, user: str, items: Sequence[str],
                timestamp: float) -> None:
@@ -129,14 +189,19 @@ class OnlineQualityMonitor:
         with self._lock:
             self._expire(timestamp)
             listed = frozenset(items)
+            version, sources = self._attributions.pop(request_id, (None, {}))
             self._lifetime.served += 1
+            for counts in self._counts(version):
+                counts.served += 1
+            for item in listed:
+                self._source(sources.get(item)).shown += 1
             if self._pending.pop(user, None) is not None:
                 self._lifetime.superseded += 1
-            self._pending[user] = _Pending(listed, timestamp)
+            self._pending[user] = _Pending(listed, timestamp, version, sources)
             if len(self._pending) > self.max_users:
                 self._pending.popitem(last=False)
                 self._lifetime.evicted += 1
-            request = _Request(listed)
+            request = _Request(listed, version=version, sources=sources)
             self._requests[request_id] = request
             self._requests.move_to_end(request_id)
             if len(self._requests) > self.max_requests:
@@ -161,6 +226,13 @@ class OnlineQualityMonitor:
                 return "expired"
             hit = event.item in pending.items
             self._record(hit)
+            for counts in self._counts(pending.version):
+                counts.outcomes += 1
+                counts.hits += hit
+            for item in pending.items:
+                self._source(pending.sources.get(item)).judged += 1
+            if hit:
+                self._source(pending.sources.get(event.item)).hits += 1
             return "hit" if hit else "miss"
 
     def forget_user(self, user: str) -> None:
@@ -251,6 +323,32 @@ class OnlineQualityMonitor:
         elif item in request.items and not request.clicked:
             request.clicked = True
             self._lifetime.clicks += 1
+            for counts in self._counts(request.version):
+                counts.clicks += 1
+            self._source(request.sources.get(item)).clicks += 1
+
+    def _counts(self, version: str | None) -> tuple[_Counts, _Counts]:
+        """The counts of this minute and of ``version`` (under the lock)."""
+        start = float(int(self.clock() / HISTORY_BUCKET_S) * HISTORY_BUCKET_S)
+        now = self._series.get(start)
+        if now is None:
+            now = self._series[start] = _Counts()
+            while len(self._series) > self.history_buckets:
+                self._series.popitem(last=False)
+        by_version = self._by_version.setdefault(version or "unknown", _Counts())
+        return now, by_version
+
+    def _source(self, source: str | None) -> _SourceCounts:
+        return self._by_source.setdefault(source or "unknown", _SourceCounts())
+
+    def history(self) -> dict[str, Any]:
+        """This monitor's counts over time, by version and by source, as JSON (what
+        :func:`merge_histories` adds up across workers)."""
+        with self._lock:
+            return {"bucket_s": HISTORY_BUCKET_S,
+                    "series": [[start, *counts.row()] for start, counts in self._series.items()],
+                    "by_version": {v: c.row() for v, c in self._by_version.items()},
+                    "by_source": {s: c.row() for s, c in self._by_source.items()}}
 
     def _expire(self, now: float) -> None:
         """Drop pending lists older than the horizon (oldest first: they are in order)."""
@@ -265,3 +363,67 @@ class OnlineQualityMonitor:
         self._detector = _ADWIN(delta=self.adwin_delta)
         self._detections = self._drops = self._judged = 0
         self._last_drop = None
+
+
+def merge_histories(histories: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several monitors' :meth:`~OnlineQualityMonitor.history` as one: counts added up.
+
+    >>> one = {"series": [[60.0, 2, 1, 1, 0]], "by_version": {"m1": [2, 1, 1, 0]},
+    ...        "by_source": {"als": [20, 10, 1, 0]}}
+    >>> two = {"series": [[60.0, 1, 1, 0, 1], [120.0, 1, 0, 0, 0]],
+    ...        "by_version": {"m1": [2, 1, 0, 1]}, "by_source": {}}
+    >>> merged = merge_histories([one, two])
+    >>> merged["series"], merged["by_version"]
+    ([[60.0, 3, 2, 1, 1], [120.0, 1, 0, 0, 0]], {'m1': [4, 2, 1, 1]})
+    """
+    series: dict[float, list[int]] = {}
+    by_version: dict[str, list[int]] = {}
+    by_source: dict[str, list[int]] = {}
+    for history in histories:
+        for start, *row in history["series"]:
+            _add(series, float(start), row)
+        for version, row in history["by_version"].items():
+            _add(by_version, version, row)
+        for source, row in history["by_source"].items():
+            _add(by_source, source, row)
+    return {"bucket_s": HISTORY_BUCKET_S,
+            "series": [[start, *series[start]] for start in sorted(series)],
+            "by_version": by_version, "by_source": by_source}
+
+
+def _add(totals: dict[Any, list[int]], key: Any, row: Sequence[int]) -> None:
+    known = totals.setdefault(key, [0] * len(row))
+    for n, value in enumerate(row):
+        known[n] += int(value)
+
+
+def quality_over_time(history: Mapping[str, Any], since: float = 0.0,
+                      gates: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Rates from merged counts: hit rate and CTR per minute (from ``since``), per model
+    version (with its offline gate from ``gates``, by version) and per source."""
+    gates = gates or {}
+    rows = [row for row in history["series"] if row[0] >= since]
+    versions = set(history["by_version"]) | set(gates)
+    empty = [0, 0, 0, 0]
+    return {
+        "bucket_s": history["bucket_s"],
+        "series": {"t": [row[0] for row in rows],
+                   "served": [row[1] for row in rows],
+                   "outcomes": [row[2] for row in rows],
+                   "hit_rate": [_rate(row[3], row[2]) for row in rows],
+                   "ctr": [_rate(row[4], row[1]) for row in rows]},
+        "by_version": [
+            {"version": version, "requests": served, "outcomes": outcomes, "hits": hits,
+             "clicks": clicks, "hit_rate": _rate(hits, outcomes), "ctr": _rate(clicks, served),
+             "gate": gates.get(version)}
+            for version in sorted(versions, reverse=True)
+            for served, outcomes, hits, clicks in [history["by_version"].get(version, empty)]],
+        "by_source": [
+            {"source": source, "shown": shown, "judged": judged, "hits": hits,
+             "clicks": clicks, "ctr": _rate(clicks, shown), "hit_rate": _rate(hits, judged)}
+            for source, (shown, judged, hits, clicks) in sorted(history["by_source"].items())],
+    }
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None

@@ -136,6 +136,13 @@ class ModelVersion(msgspec.Struct, frozen=True, kw_only=True):
     notes: str = ""
     promoted: float | None = None
     revoked: str | None = None
+    trigger: str | None = None
+    """Why it was trained: "initial: first model", "schedule: …", "drift: …", "manual"…"""
+    decision: str | None = None
+    """What the lifecycle did with it once trained: "promoted", "refused", "kept
+    (champion pinned)", "failed", "cancelled" or "adopted" (an erasure's rebuild);
+    ``None`` while it trains. A later hand promotion or roll back changes ``status``,
+    not this."""
 
 
 @runtime_checkable

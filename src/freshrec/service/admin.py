@@ -87,7 +87,10 @@ def admin_router(runtime: Runtime) -> APIRouter:
 
 
 def _public(version: ModelVersion) -> dict[str, Any]:
-    return msgspec.to_builtins(version)  # type: ignore[no-any-return]
+    """The version as JSON, its dataset named by id (``ds-<end>-<hash>``) as well."""
+    public: dict[str, Any] = msgspec.to_builtins(version)
+    public["dataset"]["id"] = version.dataset.id
+    return public
 
 
 def _get(runtime: Runtime, version: str) -> ModelVersion:

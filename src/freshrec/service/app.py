@@ -20,7 +20,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from freshrec._sqlite import MAX_INTEGER
 from freshrec.errors import StoreUnavailable
 from freshrec.ids import id_problem
 from freshrec.ingest.batches import ParsedBatch, Rejection, parse_batch
@@ -29,6 +28,7 @@ from freshrec.service import schemas
 from freshrec.service.admin import admin_router
 from freshrec.service.auth import require
 from freshrec.service.console import install_console
+from freshrec.service.console_api import console_router
 from freshrec.service.errors import ApiError, install_error_handlers
 from freshrec.service.limits import BodySizeLimit
 from freshrec.service.metrics import RequestMetrics
@@ -196,16 +196,6 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         items = runtime.engine.recommend_for_session(body.recent_items, body.k, filters)
         return _json(_answer(runtime, items), fresh)
 
-    @app.get("/v1/quarantine", dependencies=admin, response_model=schemas.QuarantinePage,
-             responses=errors(*KEYED, 422), tags=["admin"])
-    def quarantine(limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                   offset: Annotated[int, Query(ge=0, le=MAX_INTEGER)] = 0) -> dict[str, Any]:
-        """Rejected records, newest first, with the reason each was refused."""
-        records, total = runtime.list_quarantine(limit, offset)
-        return {"total": total, "records": [
-            {"id": r.id, "kind": r.kind, "raw": r.raw, "reason": r.reason,
-             "created": r.created} for r in records]}
-
     @app.get("/healthz", response_model=schemas.Health, tags=["operate"])
     def healthz() -> dict[str, str]:
         """The process is up."""
@@ -248,6 +238,7 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
 
     app.include_router(admin_router(runtime), dependencies=admin, responses=errors(*KEYED))
     install_console(app, runtime)
+    app.include_router(console_router(runtime))  # the console's pages: quality, users, ...
     if runtime.cluster is not None:
         app.include_router(internal_router(runtime, local_metrics))
     document.install(app)

@@ -56,10 +56,10 @@ def install_console(app: FastAPI, runtime: Runtime) -> None:
         return RedirectResponse("/console/")
 
     app.mount("/console", ConsoleFiles(directory=STATIC, html=True), name="console")
-    app.include_router(console_router(runtime))
+    app.include_router(live_router(runtime))
 
 
-def console_router(runtime: Runtime) -> APIRouter:
+def live_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(prefix="/v1/console", tags=["console"], responses=errors(*KEYED))
 
     @router.get("/session")

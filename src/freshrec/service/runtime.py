@@ -32,7 +32,14 @@ from freshrec.errors import CorruptSnapshot
 from freshrec.learner.log_follower import LogFollower
 from freshrec.lifecycle.manager import LifecycleError, LifecycleSettings, ModelLifecycle
 from freshrec.log.background import BackgroundAppender
-from freshrec.log.base import AppendResult, EventLog, LogRecord, QuarantinedRecord
+from freshrec.log.base import (
+    ANY_RECORD,
+    AppendResult,
+    EventLog,
+    LogRecord,
+    QuarantinedRecord,
+    QuarantineFilter,
+)
 from freshrec.log.group_commit import GroupCommitLog
 from freshrec.log.sqlite import SQLiteEventLog
 from freshrec.monitoring.drift import InputDriftMonitor
@@ -355,7 +362,11 @@ class Runtime:
     def recommend(self, user: str, k: int, filters: Filters,
                   request_id: str | None = None) -> list[Recommendation]:
         """The user's top ``k``; what it showed goes to the log for the learner."""
-        items, impression = self.engine.rank(user, k, filters)
+        engine = self.engine
+        items, impression = engine.rank(user, k, filters)
+        if request_id:  # for the quality by model version and by source
+            self.quality.attribute(request_id, engine.model_version,
+                                   {r.item: r.source for r in items})
         if impression is not None:
             self.impressions.submit(msgspec.structs.replace(impression, request_id=request_id)
                                     if request_id else impression)
@@ -406,9 +417,11 @@ class Runtime:
             self.stores.events.quarantine([(kind, raw, reason) for raw, reason in rejected])
             self.metrics.records_rejected.labels(kind=kind).inc(len(rejected))
 
-    def list_quarantine(self, limit: int, offset: int) -> tuple[list[QuarantinedRecord], int]:
-        return (self.stores.events.list_quarantine(limit, offset),
-                self.stores.events.quarantine_count())
+    def list_quarantine(self, limit: int, offset: int, where: QuarantineFilter = ANY_RECORD
+                        ) -> tuple[list[QuarantinedRecord], int]:
+        """A page of the records ``where`` matches, newest first, and how many match."""
+        return (self.stores.events.list_quarantine(limit, offset, where),
+                self.stores.events.quarantine_count(where))
 
     def erase_user(self, user: str) -> dict[str, Any]:
         """Delete a user's events, attributes and model state, then purge aggregates.

@@ -31,6 +31,8 @@ LEADER_ROUTES = (
     ("POST", re.compile(r"/v1/models/(train|rollback|[^/]+/(promote|pin|unpin))")),
     ("DELETE", re.compile(r"/v1/users/.+")),
     ("GET", re.compile(r"/v1/monitoring")),
+    # The leader's drift monitor is the one that triggers trainings, and it knows them.
+    ("GET", re.compile(r"/v1/console/drift")),
 )
 HOP_HEADERS = {b"host", b"content-length", b"transfer-encoding", b"connection"}
 
@@ -139,16 +141,20 @@ class Forget(BaseModel):
     position: int
 
 
-def internal_router(runtime: Any, local_metrics: Any) -> APIRouter:
-    """The calls between workers; ``runtime`` is the worker's Runtime."""
-    cluster: Cluster = runtime.cluster
-
+def from_workers_only(cluster: Cluster) -> Any:
+    """A dependency that lets only requests carrying the run's token in: for anyone
+    else an internal route does not exist (404)."""
     def from_a_worker(request: Request) -> None:
         if not cluster.internal(request.headers):
             raise ApiError(404, "Not Found")
 
+    return Depends(from_a_worker)
+
+
+def internal_router(runtime: Any, local_metrics: Any) -> APIRouter:
+    """The calls between workers; ``runtime`` is the worker's Runtime."""
     router = APIRouter(prefix="/internal", include_in_schema=False,
-                       dependencies=[Depends(from_a_worker)])
+                       dependencies=[from_workers_only(runtime.cluster)])
 
     @router.post("/champion")
     async def champion() -> dict[str, str]:

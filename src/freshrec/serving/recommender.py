@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,7 +14,7 @@ from freshrec.models.features import Context
 from freshrec.models.state import ModelState
 from freshrec.serving.fallback import CircuitBreaker
 from freshrec.serving.filters import allowed_items
-from freshrec.serving.results import Filters, Recommendation
+from freshrec.serving.results import Explanation, Filters, Recommendation
 from freshrec.serving.sources import Scored, Source
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,8 @@ Array = np.ndarray[Any, Any]
 class Ranked:
     items: list[Recommendation]
     impression: tuple[Array, Array] | None = None
+    explanations: list[Explanation] = field(default_factory=list)
+    """One per item, when asked for (``explain=True``)."""
 
 
 class Recommender:
@@ -36,8 +38,8 @@ class Recommender:
         self.budget_ms = budget_ms
 
     def rank(self, chain: Sequence[Source], context: Context, k: int, filters: Filters,
-             also_exclude: Sequence[int] = ()) -> Ranked:
-        """Top ``k`` for the context."""
+             also_exclude: Sequence[int] = (), explain: bool = False) -> Ranked:
+        """Top ``k`` for the context; with ``explain``, why each item scored as it did."""
         state = self.state
         if k <= 0 or len(state.items) == 0:
             return Ranked([])
@@ -45,6 +47,7 @@ class Recommender:
         if also_exclude:
             mask[list(also_exclude)] = False
         answer: list[Recommendation] = []
+        explanations: list[Explanation] = []
         impression: tuple[Array, Array] | None = None
         for source in chain:
             if len(answer) >= k:
@@ -68,9 +71,13 @@ class Recommender:
             for item, name in zip(picked.tolist(), scored.credit(picked), strict=True):
                 answer.append(Recommendation(state.items.ids[item], float(scored.scores[item]),
                                              name))
+            if explain:
+                explanations += (scored.explain(picked) if scored.explain is not None else [
+                    Explanation(None, {source.name: float(scored.scores[item])})
+                    for item in picked.tolist()])
             impression = impression or scored.impression
             mask[picked] = False
-        return Ranked(answer, impression)
+        return Ranked(answer, impression, explanations)
 
 
 def _best(scored: Scored, mask: Array, k: int) -> Array:

@@ -24,6 +24,7 @@ from freshrec.models.features import (
 )
 from freshrec.models.ranker import OnlineRanker
 from freshrec.models.state import ModelState
+from freshrec.serving.results import Explanation
 
 Array = np.ndarray[Any, Any]
 
@@ -42,6 +43,8 @@ class Scored:
     which the learner learns from when the user acts."""
     candidates: Array | None = None
     """When set, the only items with a score: picking the best need not scan the catalog."""
+    explain: Callable[[Array], list[Explanation]] | None = None
+    """Why each of the given items has its score (a ranker's feature contributions)."""
 
 
 class Source(Protocol):
@@ -68,6 +71,42 @@ def ranker_for(state: ModelState, context: Context, features: Array) -> OnlineRa
     if context.seen.size and not features[:, _SEEN].any():
         return state.discovery_ranker
     return state.ranker
+
+
+def _ranker_name(state: ModelState, ranker: OnlineRanker) -> str:
+    return ("discovery" if ranker is state.discovery_ranker else
+            "cold" if ranker is state.cold_ranker else "general")
+
+
+def _explained(state: ModelState, context: Context, features: Array,
+               rows: Array) -> list[Explanation]:
+    """Why the candidates at ``rows`` got ``scores``: as :class:`BlendSource` scored them."""
+    chosen = features[rows]
+    tree = state.tree_ranker
+    if tree.model is not None:
+        bias, parts = tree.contributions(chosen)
+        return [Explanation("trees", _named(row), bias) for row in parts]
+    if not context.recent:
+        # First visit: the score is the place in the interleaved lists (see
+        # _first_visit_scores); the ranker whose turn placed the item explains it.
+        order = {}
+        for ranker in (state.cold_ranker, state.ranker):
+            place = np.empty(features.shape[0], dtype=np.int64)
+            place[np.argsort(-ranker.score(features), kind="stable")] = np.arange(len(place))
+            order[_ranker_name(state, ranker)] = place[rows]
+        turn = np.where(2 * order["cold"] < 2 * order["general"] + 1, "cold", "general")
+        rankers = {"cold": state.cold_ranker, "general": state.ranker}
+        return [Explanation(f"{name} (first visit)", _named(parts), 0.0, float(parts.sum()))
+                for name, row in zip(turn.tolist(), chosen, strict=True)
+                for parts in [rankers[name].contributions(row[None, :])[0]]]
+    ranker = ranker_for(state, context, features)
+    name = _ranker_name(state, ranker)
+    return [Explanation(name, _named(parts)) for parts in ranker.contributions(chosen)]
+
+
+def _named(parts: Array) -> dict[str, float]:
+    return {feature: float(value) for feature, value in zip(FEATURES, parts.tolist(),
+                                                            strict=True)}
 
 
 def _first_visit_scores(state: ModelState, features: Array) -> Array:
@@ -126,8 +165,11 @@ class BlendSource:
                 out.append("content" if name == "als" and counts[item] == 0 else name)
             return out
 
+        def explain(chosen: Array) -> list[Explanation]:
+            return _explained(state, context, features, np.searchsorted(items, chosen))
+
         return Scored(scores, credit, any_score=True, impression=(items, features),
-                      candidates=items)
+                      candidates=items, explain=explain)
 
 
 class ALSSource:

@@ -52,10 +52,13 @@ export default function models(container, ctx) {
                                            v.status + (v.pinned ? " · pinned" : "")) },
         { label: "created", value: (v) => when(v.created) },
         { label: "lineage", value: (v) => h("div", {},
-          h("div", {}, `dataset ${v.dataset.start_position}–${v.dataset.end_position} · `
-                       + `${num(v.dataset.events)} events · ${v.dataset.content_hash.slice(0, 10)}`),
+          h("div", {}, `dataset ${v.dataset.id ?? v.dataset.content_hash.slice(0, 10)} · `
+                       + `positions ${v.dataset.start_position}–${v.dataset.end_position} · `
+                       + `${num(v.dataset.events)} events`),
           h("div", { class: "muted" }, `parent ${v.parent ?? "–"} · code ${v.code_version}`)) },
-        { label: "gate", value: (v) => v.gate?.reason ?? v.notes ?? "–" },
+        { label: "trained for", value: (v) => v.trigger ?? "–" },
+        { label: "gate", value: (v) => h("div", {}, h("strong", {}, v.decision ?? ""),
+                                         h("div", {}, v.gate?.reason ?? v.notes ?? "–")) },
         { label: "candidate vs champion", value: (v) => metricsCell(v.gate) },
         { label: "", value: (v) => h("div", { class: "row" },
           adminButton(ctx, "Promote", () => act(`Make ${v.id} the champion now?`,
