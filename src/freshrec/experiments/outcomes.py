@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 
 from freshrec.experiments.sequential import Arm, SequentialState, SequentialTest
 from freshrec.experiments.store import (
@@ -34,6 +33,7 @@ from freshrec.experiments.store import (
     ExperimentStore,
     OutcomeUpdate,
     Pending,
+    ShownList,
     UserCounts,
 )
 from freshrec.log.base import EventLog, LogRecord
@@ -44,13 +44,6 @@ HORIZON_S = 3600.0
 CLOCK_SKEW_S = 60.0
 LIST_RETENTION_S = 86400.0
 """Shown lists are kept this long (data time) for clicks that refer to them."""
-
-
-@dataclass(slots=True)
-class _Shown:
-    arm: str
-    items: tuple[str, ...]
-    clicked: bool = False
 
 
 class OutcomeTracker:
@@ -109,10 +102,12 @@ class OutcomeTracker:
             by_user.setdefault(key[2], set()).add(key)
         members = {user: {pair for pair in pairs if pair[0] in running}
                    for user, pairs in self.store.members(users).items()}
-        clicks = {(experiment, record.request_id) for _, record in records
+        wanted = {(experiment, record.request_id) for _, record in records
                   if isinstance(record, Event) and record.request_id
                   and record.type in self.click_types for experiment in running}
-        shown = {key: _Shown(*value) for key, value in self.store.shown_lists(clicks).items()}
+        wanted |= {(record.experiment, record.request_id) for _, record in records
+                   if isinstance(record, ServedList) and not record.shown}
+        shown = self.store.shown_lists(wanted)
         for _, record in records:
             if isinstance(record, ServedList):
                 key = (record.experiment, record.arm, record.user)
@@ -122,13 +117,23 @@ class OutcomeTracker:
                     counts.impressions += 1
                     update.lists.append((record.experiment, record.request_id, record.arm,
                                          record.user, record.items, record.timestamp))
-                    shown[(record.experiment, record.request_id)] = _Shown(record.arm,
-                                                                          record.items)
-                waiting[key] = Pending(record.items, record.timestamp)
+                    shown[(record.experiment, record.request_id)] = ShownList(record.arm,
+                                                                             record.items)
+                else:
+                    beside = shown.get((record.experiment, record.request_id))
+                    if beside is not None and beside.settled:
+                        # A shadow's list logged after the event that settled the
+                        # champion's list of the same request: scored against that event.
+                        if beside.next_item is not None:
+                            counts.outcomes += 1
+                            counts.hits += beside.next_item in record.items
+                        continue
+                waiting[key] = Pending(record.items, record.timestamp, record.request_id)
                 by_user.setdefault(record.user, set()).add(key)
                 members.setdefault(record.user, set()).add((record.experiment, record.arm))
                 continue
-            self._settle(record, waiting, by_user.get(record.user, set()), update)
+            self._settle(record, waiting, by_user.get(record.user, set()), update, shown,
+                         running)
             if record.type in self.purchase_types:
                 for experiment, arm in members.get(record.user, ()):
                     update.counts.setdefault((experiment, arm, record.user),
@@ -145,7 +150,9 @@ class OutcomeTracker:
         update.pending.update({key: value for key, value in waiting.items()})
 
     def _settle(self, event: Event, waiting: dict[tuple[str, str, str], Pending | None],
-                keys: set[tuple[str, str, str]], update: OutcomeUpdate) -> None:
+                keys: set[tuple[str, str, str]], update: OutcomeUpdate,
+                shown: dict[tuple[str, str], ShownList], running: dict[str, Experiment]
+                ) -> None:
         """The user's next event settles each of their waiting lists."""
         for key in list(keys):
             pending = waiting.get(key)
@@ -153,7 +160,15 @@ class OutcomeTracker:
                 continue
             waiting[key] = None
             keys.discard(key)
-            if event.timestamp - pending.served > self.horizon:
+            left = event.timestamp - pending.served > self.horizon
+            if running[key[0]].kind == "shadow" and key[1] == running[key[0]].arms[0].name:
+                # Kept for the shadow's list of the same request, if it comes later.
+                listed = (key[0], pending.request_id)
+                update.settled[listed] = None if left else event.item
+                if listed in shown:
+                    shown[listed].settled = 2 if left else 1
+                    shown[listed].next_item = None if left else event.item
+            if left:
                 continue  # the user left: no outcome
             counts = update.counts.setdefault(key, UserCounts())
             counts.outcomes += 1

@@ -63,6 +63,20 @@ class Pending:
 
     items: tuple[str, ...]
     served: float
+    request_id: str = ""
+
+
+@dataclass(slots=True)
+class ShownList:
+    """A shown list, kept for the clicks that name its request (and for a shadow's list
+    of the same request that reaches the log after the user's next event)."""
+
+    arm: str
+    items: tuple[str, ...]
+    clicked: bool = False
+    settled: int = 0
+    """0: waiting for the user's next event; 1: settled by ``next_item``; 2: no outcome."""
+    next_item: str | None = None
 
 
 @dataclass(slots=True)
@@ -90,19 +104,17 @@ class OutcomeUpdate:
     """Shown lists: (experiment, request_id, arm, user, items, served), for clicks."""
     clicked: set[tuple[str, str]] = field(default_factory=set)
     """(experiment, request_id) of lists clicked for the first time."""
+    settled: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    """(experiment, request_id) of shown lists settled: the next item, or None (expired)."""
     tests: dict[tuple[str, str], tuple[float, float, float]] = field(default_factory=dict)
     """(experiment, arm) -> the sequential test's state (p-value, low, high)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ArmTotals:
+@dataclass(slots=True)
+class ArmTotals(UserCounts):
+    """An arm's counters summed over its users."""
+
     users: int = 0
-    requests: int = 0
-    impressions: int = 0
-    clicks: int = 0
-    outcomes: int = 0
-    hits: int = 0
-    purchases: int = 0
 
 
 class ExperimentStore(Protocol):
@@ -122,8 +134,8 @@ class ExperimentStore(Protocol):
         """For each user served in an experiment: (experiment, arm) pairs."""
         ...
     def shown_lists(self, keys: Iterable[tuple[str, str]]
-                    ) -> dict[tuple[str, str], tuple[str, tuple[str, ...], bool]]:
-        """(experiment, request_id) -> (arm, items, clicked already)."""
+                    ) -> dict[tuple[str, str], ShownList]:
+        """The shown lists of these (experiment, request_id)."""
         ...
     def commit(self, update: OutcomeUpdate) -> None: ...
     def totals(self, experiment_id: str) -> dict[str, ArmTotals]: ...
@@ -155,7 +167,7 @@ CREATE TABLE IF NOT EXISTS users (
 CREATE INDEX IF NOT EXISTS users_user ON users (user);
 CREATE TABLE IF NOT EXISTS pending (
     experiment TEXT NOT NULL, arm TEXT NOT NULL, user TEXT NOT NULL,
-    items TEXT NOT NULL, served REAL NOT NULL,
+    items TEXT NOT NULL, served REAL NOT NULL, request_id TEXT NOT NULL,
     PRIMARY KEY (experiment, arm, user)
 );
 CREATE INDEX IF NOT EXISTS pending_user ON pending (user);
@@ -163,6 +175,7 @@ CREATE TABLE IF NOT EXISTS lists (
     experiment TEXT NOT NULL, request_id TEXT NOT NULL, arm TEXT NOT NULL,
     user TEXT NOT NULL, items TEXT NOT NULL, served REAL NOT NULL,
     clicked INTEGER NOT NULL DEFAULT 0,
+    settled INTEGER NOT NULL DEFAULT 0, next_item TEXT,
     PRIMARY KEY (experiment, request_id)
 );
 CREATE INDEX IF NOT EXISTS lists_served ON lists (served);
@@ -244,10 +257,10 @@ class SQLiteExperimentStore:
             return {}
         with self._db.reading() as conn:
             rows = conn.execute(
-                "SELECT experiment, arm, user, items, served FROM pending "
+                "SELECT experiment, arm, user, items, served, request_id FROM pending "
                 "WHERE user IN (SELECT value FROM json_each(?))", (_json_list(users),))
-            return {(e, a, u): Pending(tuple(json.loads(items)), served)
-                    for e, a, u, items, served in rows}
+            return {(e, a, u): Pending(tuple(json.loads(items)), served, request_id)
+                    for e, a, u, items, served, request_id in rows}
 
     def members(self, users: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
         found: dict[str, list[tuple[str, str]]] = {}
@@ -262,17 +275,18 @@ class SQLiteExperimentStore:
         return found
 
     def shown_lists(self, keys: Iterable[tuple[str, str]]
-                    ) -> dict[tuple[str, str], tuple[str, tuple[str, ...], bool]]:
+                    ) -> dict[tuple[str, str], ShownList]:
         requests = {request for _, request in keys}
         if not requests:
             return {}
         with self._db.reading() as conn:
             rows = conn.execute(
-                "SELECT experiment, request_id, arm, items, clicked FROM lists "
-                "WHERE request_id IN (SELECT value FROM json_each(?))",
+                "SELECT experiment, request_id, arm, items, clicked, settled, next_item "
+                "FROM lists WHERE request_id IN (SELECT value FROM json_each(?))",
                 (_json_list(requests),))
-            return {(e, r): (arm, tuple(json.loads(items)), bool(clicked))
-                    for e, r, arm, items, clicked in rows}
+            return {(e, r): ShownList(arm, tuple(json.loads(items)), bool(clicked), settled,
+                                      next_item)
+                    for e, r, arm, items, clicked, settled, next_item in rows}
 
     def commit(self, update: OutcomeUpdate) -> None:
         with self._db.transaction() as conn:
@@ -282,9 +296,9 @@ class SQLiteExperimentStore:
             conn.executemany("DELETE FROM pending WHERE experiment = ? AND arm = ? AND user = ?",
                              [key for key, value in update.pending.items() if value is None])
             conn.executemany(
-                "INSERT OR REPLACE INTO pending (experiment, arm, user, items, served) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(*key, _json_list(value.items), value.served)
+                "INSERT OR REPLACE INTO pending (experiment, arm, user, items, served, "
+                "request_id) VALUES (?, ?, ?, ?, ?, ?)",
+                [(*key, _json_list(value.items), value.served, value.request_id)
                  for key, value in update.pending.items() if value is not None])
             conn.executemany(
                 "INSERT OR IGNORE INTO lists (experiment, request_id, arm, user, items, served) "
@@ -293,6 +307,10 @@ class SQLiteExperimentStore:
                  for e, r, a, u, items, served in update.lists])
             conn.executemany("UPDATE lists SET clicked = 1 WHERE experiment = ? AND "
                              "request_id = ?", sorted(update.clicked))
+            conn.executemany(
+                "UPDATE lists SET settled = ?, next_item = ? WHERE experiment = ? AND "
+                "request_id = ?", [(1 if item is not None else 2, item, e, r)
+                                   for (e, r), item in update.settled.items()])
             conn.executemany(
                 "INSERT OR REPLACE INTO tests (experiment, arm, p_value, low, high) "
                 "VALUES (?, ?, ?, ?, ?)", [(*key, *state) for key, state in update.tests.items()])
@@ -305,8 +323,8 @@ class SQLiteExperimentStore:
                 "SELECT arm, count(*), sum(requests), sum(impressions), sum(clicks), "
                 "sum(outcomes), sum(hits), sum(purchases) FROM users WHERE experiment = ? "
                 "GROUP BY arm", (experiment_id,)).fetchall()
-        return {arm: ArmTotals(*(int(value or 0) for value in values))
-                for arm, *values in rows}
+        return {arm: ArmTotals(*(int(value or 0) for value in (*counts, users)))
+                for arm, users, *counts in rows}
 
     def per_user(self, experiment_id: str, metric: str) -> dict[str, tuple[int, float, float]]:
         value, where = _PER_USER[metric]

@@ -19,7 +19,6 @@ lists (the shadow's as not shown), so the request does not wait for the shadow.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -88,9 +87,8 @@ class ExperimentService:
         self._loading = threading.Lock()
         self._unloadable: set[str] = set()
         self._pruned = time.monotonic()
-        self._shadow_queue: queue.Queue[tuple[Experiment, str, int, Filters, str,
-                                              tuple[str, ...]] | None] = queue.Queue(
-            SHADOW_QUEUE)
+        self._shadow_queue: queue.Queue[
+            tuple[Experiment, str, int, Filters, str, float] | None] = queue.Queue(SHADOW_QUEUE)
         self._shadow_thread: threading.Thread | None = None
 
     # -- serving ---------------------------------------------------------------------
@@ -131,35 +129,46 @@ class ExperimentService:
 
     def _shadow(self, user: str, k: int, filters: Filters, request_id: str,
                 items: Sequence[Recommendation]) -> None:
+        """Log the champion's list for each shadow sampling this request, now (before the
+        user's next event, which an ingest logs after it), and queue the shadow's."""
+        runtime = self.runtime
+        shown = tuple(r.item for r in items)
+        clock = runtime.engine.state.clock
         for shadow in self._running:
-            if shadow.kind == "shadow" and sampled(shadow.id, request_id, shadow.sample):
+            if shadow.kind != "shadow" or not sampled(shadow.id, request_id, shadow.sample):
+                continue
+            if self._engine_for(shadow.arms[1].model) is None:
+                continue  # not loaded here yet: neither list is logged
+            try:
                 # A shadow that is behind skips requests rather than delay any.
-                with contextlib.suppress(queue.Full):
-                    self._shadow_queue.put_nowait((shadow, user, k, filters, request_id,
-                                                   tuple(r.item for r in items)))
+                self._shadow_queue.put_nowait((shadow, user, k, filters, request_id, clock))
+            except queue.Full:
+                continue
+            runtime.impressions.submit(ServedList(
+                request_id=request_id, user=user, timestamp=clock,
+                items=shown, experiment=shadow.id, arm=shadow.arms[0].name,
+                model=runtime.engine.model_version))
 
     def _run_shadows(self) -> None:
         while (job := self._shadow_queue.get()) is not None:
-            shadow, user, k, filters, request_id, shown = job
             try:
-                self._shadow_one(shadow, user, k, filters, request_id, shown)
+                self._shadow_one(*job)
             except Exception:  # a shadow must never take anything down
-                log.exception("shadow %s failed on a request", shadow.id)
+                log.exception("shadow %s failed on a request", job[0].id)
 
     def _shadow_one(self, shadow: Experiment, user: str, k: int, filters: Filters,
-                    request_id: str, shown: tuple[str, ...]) -> None:
-        champion, candidate = shadow.arms
+                    request_id: str, clock: float) -> None:
+        """The shadow's list of a request; it may reach the log after the user's next
+        event: it is then scored against the event that settled the champion's list."""
+        candidate = shadow.arms[1]
         engine = self._engine_for(candidate.model)
-        if engine is None:
+        if engine is None:  # dropped since (the shadow stopped)
             return
         items, _ = engine.rank(user, k, filters)
-        clock = self.runtime.engine.state.clock
-        for arm, listed, is_shown, model in (
-                (champion.name, shown, True, self.runtime.engine.model_version),
-                (candidate.name, tuple(r.item for r in items), False, engine.model_version)):
-            self.runtime.impressions.submit(ServedList(
-                request_id=request_id, user=user, timestamp=clock, items=listed,
-                experiment=shadow.id, arm=arm, model=model, shown=is_shown))
+        self.runtime.impressions.submit(ServedList(
+            request_id=request_id, user=user, timestamp=clock,
+            items=tuple(r.item for r in items), experiment=shadow.id, arm=candidate.name,
+            model=engine.model_version, shown=False))
 
     # -- the learner's side ------------------------------------------------------------
     def learn(self, records: Sequence[tuple[int, LogRecord]]) -> None:
