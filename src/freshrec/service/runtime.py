@@ -29,6 +29,7 @@ from freshrec.catalog.sqlite import SQLiteCatalogStore
 from freshrec.config import EngineConfig
 from freshrec.engine import Engine
 from freshrec.errors import CorruptSnapshot
+from freshrec.experiments.store import ExperimentStore, SQLiteExperimentStore
 from freshrec.learner.log_follower import LogFollower
 from freshrec.lifecycle.manager import LifecycleError, LifecycleSettings, ModelLifecycle
 from freshrec.log.background import BackgroundAppender
@@ -39,6 +40,7 @@ from freshrec.log.base import (
     LogRecord,
     QuarantinedRecord,
     QuarantineFilter,
+    learned,
 )
 from freshrec.log.group_commit import GroupCommitLog
 from freshrec.log.sqlite import SQLiteEventLog
@@ -57,6 +59,7 @@ from freshrec.registry.models import (
 from freshrec.registry.snapshots import LocalSnapshotStore, MemorySnapshotStore, SnapshotStore
 from freshrec.security.keys import KeyStore, SQLiteKeyStore
 from freshrec.service.cluster import Cluster
+from freshrec.service.experiments import ExperimentService
 from freshrec.service.gate import Gate
 from freshrec.service.live import LiveCounters
 from freshrec.service.metrics import ServiceMetrics
@@ -89,6 +92,9 @@ class Stores:
     """Model versions and their artifact files."""
     data_dir: Path | None = None
     """Set for embedded stores, which a training process can open by path."""
+    experiments: ExperimentStore = field(
+        default_factory=lambda: SQLiteExperimentStore(":memory:"))
+    """A/B experiments and shadow models, and their outcomes."""
 
     @classmethod
     def embedded(cls, data_dir: Path) -> Stores:
@@ -102,10 +108,11 @@ class Stores:
             registry=SQLiteModelRegistry(data_dir / "registry.sqlite"),
             artifacts=LocalSnapshotStore(data_dir / "models"),
             data_dir=data_dir,
+            experiments=SQLiteExperimentStore(data_dir / "experiments.sqlite"),
         )
 
     def close(self) -> None:
-        for store in (self.events, self.catalog, self.keys, self.registry):
+        for store in (self.events, self.catalog, self.keys, self.registry, self.experiments):
             store.close()
 
 
@@ -171,6 +178,7 @@ class Runtime:
                               keep_refused_artifacts=settings.keep_refused_artifacts),
             data_dir=stores.data_dir if isolated else None,
             log=stores.events, catalog=stores.catalog)
+        self.experiments = ExperimentService(self)
 
     @property
     def applied_position(self) -> int:
@@ -224,6 +232,7 @@ class Runtime:
         self._stop.set()
         if self._worker is not None:
             self._worker.join(timeout=30)
+        self.experiments.close()
         self.impressions.close()
         self.follower.stop()
         self.engine.retrainer.wait(timeout=60)
@@ -306,7 +315,7 @@ class Runtime:
     def _replay(self, engine: Engine, after: int) -> int:
         """Apply the log's records after ``after`` to ``engine``; the last position."""
         while page := self.stores.events.read_records(after=after, limit=REPLAY_PAGE):
-            engine.apply_many([record for _, record in page])
+            engine.apply_many(learned([record for _, record in page]))
             after = page[-1][0]
         return after
 
@@ -318,8 +327,9 @@ class Runtime:
             fresh = [(at, record) for at, record in records if at > self.applied_position]
             if not fresh:
                 return
-            engine.apply_many([record for _, record in fresh],
+            engine.apply_many(learned([record for _, record in fresh]),
                               before_event=lambda event: self._observe_drift(engine, event))
+            self.experiments.learn(fresh)
             self.applied_position = fresh[-1][0]
 
     def _install_engine(self, engine: Engine) -> None:
@@ -442,7 +452,9 @@ class Runtime:
                 known = self.stores.catalog.delete_user(user)
                 forgotten = self.engine.forget_user(user)
                 self.quality.forget_user(user)
+                self.experiments.forget_user(user)
                 self._erasures += 1
+            self.stores.experiments.erase_user(user)
             # Until the rebuild, a restart replays the whole log, which no longer has them.
             self.stores.snapshots.prune(0)
             self._rebuild_requested.set()
@@ -464,6 +476,7 @@ class Runtime:
         with self.gate.exclusive():
             self.engine.forget_user(user)
             self.quality.forget_user(user)
+            self.experiments.forget_user(user)
             self._erasures += 1
 
     # -- a champion installed elsewhere ------------------------------------------------
@@ -522,6 +535,7 @@ class Runtime:
             # The leader tells this worker of each new champion; this is the backstop
             # for a call that failed or came while this worker was starting.
             self.follow_champion()
+            self.experiments.step()
             self._measure_lag()
             return
         if self._rebuild_requested.is_set():
@@ -543,6 +557,7 @@ class Runtime:
             self._refusals_in_row += 1
         self._maybe_train()
         self._maybe_snapshot()
+        self.experiments.step()  # before the pruning: it counts the served lists
         self._maybe_prune_impressions()
         self._measure_lag()
 
