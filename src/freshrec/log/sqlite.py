@@ -260,8 +260,8 @@ class SQLiteEventLog:
     def user_events(self, user: str, limit: int) -> list[tuple[int, Event]]:
         with self._db.reading() as conn:
             rows = conn.execute(
-                "SELECT position, user, item, type, value, timestamp, id, session FROM events "
-                "WHERE user = ? ORDER BY position DESC LIMIT ?",
+                "SELECT position, user, item, type, value, timestamp, id, session, request_id "
+                "FROM events WHERE user = ? ORDER BY position DESC LIMIT ?",
                 (user, min(max(limit, 0), MAX_INTEGER))).fetchall()
         return [(row[0], _event(*row[1:])) for row in rows]
 

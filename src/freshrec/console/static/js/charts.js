@@ -25,7 +25,13 @@ export function timeChart(title, names, { height = 180, right = null } = {}) {
     node: box,
     update(t, columns) {
       const data = [t, ...columns];
+      if (plot === null && t.length < 2) {
+        // One point gives uPlot no time range (it would draw years of empty axis).
+        holder.replaceChildren(h("p", { class: "muted" }, "not enough points yet"));
+        return;
+      }
       if (plot === null) {
+        holder.replaceChildren();
         plot = new uPlot(options(Math.max(300, holder.clientWidth || 400)), data, holder);
       } else {
         plot.setData(data);

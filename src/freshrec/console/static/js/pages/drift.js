@@ -35,6 +35,7 @@ function signalCard(signal) {
       h("span", {}, `distance ${num(signal.distance, 3)}`),
       h("span", { class: "pill" }, `detector: ${state ?? "–"}`),
       h("span", { class: "muted" }, Object.entries(details)
+        .filter(([, v]) => v === null || typeof v !== "object")
         .map(([k, v]) => `${k} ${num(v, 3)}`).join(" · "))),
     h("div", { class: "bars" }, bins.map((bin, i) => h("div", { class: "contrib" },
       h("span", {}, String(bin)),

@@ -40,7 +40,7 @@ function armRow(name, model, share) {
     h("input", { name: "arm-name", value: name, placeholder: "arm name", required: true }),
     h("input", { name: "arm-model", value: model, placeholder: "champion or a version id",
                  required: true }),
-    h("input", { name: "arm-share", type: "number", step: "0.01", min: "0", max: "1",
+    h("input", { name: "arm-share", type: "number", step: "any", min: "0", max: "1",
                  value: share, required: true }));
 }
 
@@ -49,7 +49,7 @@ function startForm(ctx, message) {
                  armRow("candidate", "", 0.5));
   const name = h("input", { name: "name", required: true, placeholder: "what is tested" });
   const metric = h("select", { name: "metric" }, METRICS.map((m) => h("option", { value: m }, m)));
-  const alpha = h("input", { name: "alpha", type: "number", step: "0.01", min: "0.001",
+  const alpha = h("input", { name: "alpha", type: "number", step: "any", min: "0.001",
                              max: "0.5", value: "0.05" });
   const form = h("form", { id: "experiment-start", class: "card", onsubmit: async (event) => {
     event.preventDefault();

@@ -11,7 +11,7 @@ export default function quarantine(container) {
   let chart = null;
   const search = h("input", { name: "q", placeholder: "text in the record or reason" });
   const reason = h("select", { name: "reason" }, h("option", { value: "" }, "any reason"));
-  const results = h("div");
+  const results = h("div", { id: "quarantine-results" });
   let offset = 0;
   const form = h("form", { class: "inline", id: "quarantine-search", onsubmit: (event) => {
     event.preventDefault();
