@@ -213,6 +213,7 @@ def test_an_experiment_is_started_read_and_stopped_in_the_console(console_server
                                                                   page: Any) -> None:
     log_in(page, console_server)
     open_page(page, console_server, "experiments")
+    page.wait_for_selector("#shadows table")  # the shadow models' list, from /v1/shadow
     form = page.locator("#experiment-start")
     form.locator("[name=name]").fill("console: m0001 against the champion")
     form.locator("[name=arm-model]").nth(1).fill("m0001")
@@ -248,6 +249,12 @@ def test_the_insight_pages_show_their_data(console_server: Server, page: Any, ro
     open_page(page, console_server, route)
     page.wait_for_selector(f"{shows}, .notice.error")
     assert page.locator(".notice.error").count() == 0, page.inner_text("#page")
+    if route.startswith("items/"):  # the similar items are those the API answers
+        with console_server.client() as client:
+            similar = client.get(f"/v1/{route}/similar").json()["items"]
+        listed = page.locator("#page-items tr[data-item]").evaluate_all(
+            "rows => rows.map(row => row.dataset.item)")
+        assert listed == [item["id"] for item in similar] and listed
     screenshot(page, route.split("/")[0])
 
 

@@ -14,6 +14,7 @@ export default function experiments(container, ctx, id) {
 }
 
 async function showAll(body, message, ctx) {
+  const shadows = h("div", { id: "shadows" });
   let answer;
   try {
     answer = await api("/v1/experiments");
@@ -32,7 +33,21 @@ async function showAll(body, message, ctx) {
         .join(" · ") },
       { label: "decision", value: (e) => e.test?.decision ?? "–" },
     ], answer.experiments, (e) => ({ dataset: { experiment: e.id } })),
-    h("h2", {}, "Start an experiment"), startForm(ctx, message));
+    h("h2", {}, "Start an experiment"), startForm(ctx, message),
+    h("h2", {}, "Shadow models (answer a sample of requests unseen, scored beside the champion)"),
+    shadows);
+  api("/v1/shadow").then((found) => shadows.replaceChildren(table([
+    { label: "shadow", value: (e) => e.name },
+    { label: "status", value: (e) => h("span", { class: "pill" }, e.status) },
+    { label: "started", value: (e) => when(e.started) },
+    { label: "sample", value: (e) => num(e.sample), num: true },
+    ...[0, 1].map((i) => ({
+      label: i === 0 ? "champion: hit rate" : "shadow: hit rate",
+      value: (e) => (e.arms[i] ? `${e.arms[i].model} · ${interval(e.arms[i].hit_rate)}` : "–"),
+    })),
+    { label: "decision", value: (e) => e.test?.decision ?? "–" },
+  ], found.shadows)))
+    .catch((error) => shadows.replaceChildren(failure(error)));
 }
 
 function armRow(name, model, share) {

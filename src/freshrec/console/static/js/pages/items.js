@@ -37,8 +37,8 @@ async function show(body, item, chart) {
     }
   }
   body.replaceChildren(
-    h("h2", {}, "Catalog record"),
-    answer.item ? h("pre", { class: "card" }, JSON.stringify(answer.item, null, 2))
+    h("h2", {}, "Trend (events per day)"),
+    answer.trend ? h("div", { class: "charts" }, chart.node)
       : h("p", { class: "muted" }, "not available"),
     h("h2", {}, "Similar items"),
     table([
@@ -46,8 +46,8 @@ async function show(body, item, chart) {
       { label: "score", value: (r) => num(r.score, 4), num: true },
       { label: "source", value: (r) => r.source },
     ], answer.similar, (r) => ({ dataset: { item: r.id } })),
-    h("h2", {}, "Trend"),
-    answer.trend ? h("div", { class: "charts" }, chart.node)
+    h("h2", {}, "Catalog record"),
+    answer.item ? h("pre", { class: "card" }, JSON.stringify(answer.item, null, 2))
       : h("p", { class: "muted" }, "not available"));
   if (answer.trend) chart.update(answer.trend.t, [answer.trend.count]);
 }
