@@ -25,11 +25,14 @@ export default function live(container) {
     [timeChart("errors/s and learner lag", ["errors/s", "learner lag"], { right: "learner lag" }),
      ["errors_per_s", "learner_lag"]],
   ];
+  // The charts show every worker added up, or one worker alone.
+  const shown = h("select", { id: "live-worker", onchange: () => refresh() },
+                  h("option", { value: "" }, "all workers"));
   container.append(
     h("h1", {}, "Live"), status,
     h("div", { class: "tiles" }, TILES.map(([key, label]) => h("div",
       { class: "tile", dataset: { stat: key } }, h("div", { class: "label" }, label), tiles[key]))),
-    h("h2", {}, "Last hour (10-second buckets)"),
+    h("h2", { class: "row" }, "Last hour (10-second buckets)", shown),
     h("div", { class: "charts" }, charts.map(([chart]) => chart.node)),
     h("h2", {}, "Workers"), workers);
 
@@ -38,10 +41,16 @@ export default function live(container) {
       const answer = await api("/v1/console/live?minutes=60");
       for (const [key] of TILES) tiles[key].textContent = num(answer.now[key]);
       status.textContent = `updated ${new Date().toLocaleTimeString()} · every ${POLL_MS / 1000} s`;
-      const from = firstActive(answer.series);
-      const t = answer.series.t.slice(from);
+      for (const w of answer.workers) {
+        if (![...shown.options].some((o) => o.value === w.worker)) {
+          shown.append(h("option", { value: w.worker }, `worker ${w.worker}`));
+        }
+      }
+      const series = answer.per_worker[shown.value] ?? answer.series;
+      const from = firstActive(series);
+      const t = series.t.slice(from);
       for (const [chart, keys] of charts) {
-        chart.update(t, keys.map((k) => answer.series[k].slice(from)));
+        chart.update(t, keys.map((k) => series[k].slice(from)));
       }
       workers.replaceChildren(workerTable(answer));
     } catch (error) {
