@@ -36,7 +36,10 @@ export default function live(container) {
     h("div", { class: "charts" }, charts.map(([chart]) => chart.node)),
     h("h2", {}, "Workers"), workers);
 
+  let asking = false;
   async function refresh() {
+    if (asking) return;  // a slow answer: no pile of requests behind it
+    asking = true;
     try {
       const answer = await api("/v1/console/live?minutes=60");
       for (const [key] of TILES) tiles[key].textContent = num(answer.now[key]);
@@ -55,6 +58,8 @@ export default function live(container) {
       workers.replaceChildren(workerTable(answer));
     } catch (error) {
       status.replaceChildren(failure(error));
+    } finally {
+      asking = false;
     }
   }
   refresh();
