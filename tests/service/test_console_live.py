@@ -108,3 +108,18 @@ def test_percentiles_of_merged_workers_are_those_of_all_their_requests() -> None
     assert answer["series"]["latency_p99_ms"][-1] == pytest.approx(latencies[2970], rel=0.2)
     assert answer["series"]["recommendations_per_s"][-1] == 3000 / BUCKET_S
     assert percentile({}, 0.5) is None
+
+
+def test_a_worker_keeps_its_last_hour_only() -> None:
+    clock = [2_000_000.0]
+    counters = LiveCounters(clock=lambda: clock[0])
+    for _ in range(2 * 3600 // BUCKET_S):
+        counters.events(2)
+        counters.lag(5)
+        clock[0] += BUCKET_S
+    snapshot = counters.snapshot()
+    assert len(snapshot["buckets"]) == 3600 // BUCKET_S + 1
+    assert snapshot["events_total"] == 2 * 2 * 3600 // BUCKET_S
+    answer = merged_live({"0": snapshot}, 60, [], now=clock[0])
+    assert answer["series"]["events_per_s"] == [2 / BUCKET_S] * (3600 // BUCKET_S)
+    assert answer["series"]["learner_lag"] == [5] * (3600 // BUCKET_S)
