@@ -156,6 +156,11 @@ def test_a_read_key_sees_but_cannot_act(console_server: Server, page: Any) -> No
     # The model list is an admin route: the page says so instead of showing nothing.
     page.wait_for_selector("#page-models .notice.error")
     assert "needs an admin key" in page.inner_text("#page-models")
+    # Experiments are readable, but starting one is an admin's act: the button says so.
+    open_page(page, console_server, "experiments")
+    start = page.locator("#experiment-start-button")
+    start.wait_for()
+    assert start.is_disabled() and start.get_attribute("title") == "needs an admin key"
 
 
 def test_a_users_page_lists_the_recommendations_the_api_answers(console_server: Server,
