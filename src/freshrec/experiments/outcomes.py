@@ -69,6 +69,15 @@ class OutcomeTracker:
 
     def _update(self, until: int | None) -> int:
         after = self.store.cursor()
+        # Read before looking for experiments: one started after the look has a start
+        # position at or past this, so jumping here skips nothing it would count.
+        last = self.log.last_position() if until is None else until
+        if not self.store.find(status="running"):
+            # Nothing to count: move the cursor to the end without reading the log (a
+            # new experiment counts only what comes after its start anyway).
+            if last > after:
+                self.store.commit(OutcomeUpdate(cursor=last))
+            return 0
         read = 0
         while True:
             page = self.log.read_records(after=after, limit=PAGE)
