@@ -25,6 +25,7 @@ is checked after every batch, which is what an always-valid test allows.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Collection, Sequence
 
 from freshrec.experiments.sequential import Arm, SequentialState, SequentialTest
@@ -58,10 +59,25 @@ class OutcomeTracker:
         self.clock_skew = clock_skew
         self.click_types = frozenset(click_types)
         self.purchase_types = frozenset(purchase_types)
+        self._counting = threading.Lock()
+        """One pass at a time: two from the same cursor would count the same records."""
 
     def update(self, until: int | None = None) -> int:
         """Count every record after the cursor (up to ``until``); how many were read."""
+        with self._counting:
+            return self._update(until)
+
+    def _update(self, until: int | None) -> int:
         after = self.store.cursor()
+        # Read before looking for experiments: one started after the look has a start
+        # position at or past this, so jumping here skips nothing it would count.
+        last = self.log.last_position() if until is None else until
+        if not self.store.find(status="running"):
+            # Nothing to count: move the cursor to the end without reading the log (a
+            # new experiment counts only what comes after its start anyway).
+            if last > after:
+                self.store.commit(OutcomeUpdate(cursor=last))
+            return 0
         read = 0
         while True:
             page = self.log.read_records(after=after, limit=PAGE)

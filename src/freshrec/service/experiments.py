@@ -230,6 +230,8 @@ class ExperimentService:
             self._unloadable.add(version_id)
             return
         with self._loading:
+            if version_id in self._side:  # loaded meanwhile (a start and a round at once)
+                return
             try:
                 engine, position = runtime.lifecycle.load(version)
             except (CorruptSnapshot, TypeError, ValueError, EOFError, OSError) as error:
