@@ -234,7 +234,22 @@ def test_an_experiment_is_started_read_and_stopped_in_the_console(console_server
         assert [arm["model"] for arm in shown["arms"]] == ["champion", "m0001"]
         answer = client.get("/v1/users/user-00004/recommendations").json()
         assert answer["experiment"]["id"] == experiment
-    assert page.locator("tr[data-arm]").count() == 2
+        for n in range(30):
+            client.get(f"/v1/users/user-{n:05d}/recommendations")
+
+        def counted() -> dict[str, Any] | None:
+            shown = client.get(f"/v1/experiments/{experiment}").json()
+            return shown if sum(arm["requests"] for arm in shown["arms"]) >= 30 else None
+
+        # The leader counts the served lists from the log in the background.
+        counted_now = wait_for(counted, timeout=120, interval=0.5,
+                               message="the experiment's requests counted")
+    page.reload()
+    page.wait_for_selector("tr[data-arm]")
+    for arm in counted_now["arms"]:
+        cells = page.locator(f'tr[data-arm="{arm["name"]}"] td').all_inner_texts()
+        assert cells[1] == arm["model"]
+        assert int(cells[4].replace(",", "")) >= arm["requests"] > 0  # requests
     assert page.inner_text("#experiment-decision")
     screenshot(page, "experiments")
 
