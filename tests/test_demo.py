@@ -10,8 +10,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "console"
 
 
 @pytest.mark.slow
@@ -23,6 +26,7 @@ def test_demo_streams_into_the_service_and_shows_recommendations() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "curl -s" in out and "Authorization: Bearer $FRESHREC_KEY" in out
+    assert re.search(r"http://127\.0\.0\.1:\d+/console/#key=frk_\S+&page=live", out)
     assert "events (" in out and "model " in out
     assert "source" in out and "sku-" in out  # a table of recommended items
     assert "stopping the service" in out and "done" in out
@@ -82,3 +86,47 @@ def test_demo_stopped_by_sigterm_ends_its_server_and_removes_its_folder(
     assert left == []
     assert not Path(folder).exists()
     assert _port_is_free(port)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_console_address_the_demo_prints_shows_it_moving(tmp_path: Path,
+                                                            chromium: Any) -> None:
+    """A person opening the printed address sees events arrive and recommendations
+    served within a minute, without typing the key."""
+    out = tmp_path / "demo.out"
+    address = re.compile(r"http://127\.0\.0\.1:\d+/console/#key=\S+&page=live")
+    with open(out, "wb") as sink:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "freshrec.cli", "demo", "--seconds", "0", "--port", "0"],
+            stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "400"})
+    context = chromium.new_context(viewport={"width": 1280, "height": 860})
+    try:
+        deadline = time.monotonic() + 300
+        while not address.search(out.read_text()):
+            assert demo.poll() is None, out.read_text()
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.2)
+        link = address.search(out.read_text())
+        assert link is not None
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(link.group(0))
+        page.wait_for_selector("#page-live")
+        assert "key=" not in page.url  # taken off the address bar
+        for stat in ("events_per_s", "recommendations_per_s"):
+            page.wait_for_function(
+                "s => Number(document.querySelector(s).textContent.replace(/,/g, '')) > 0",
+                arg=f'[data-stat="{stat}"] .value')
+        # Charts with a few complete 10 s buckets in them, for the picture.
+        page.wait_for_function("() => document.querySelector('#page-live')"
+                               " && performance.now() > 35000")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "demo-live.png"), full_page=True)
+        page.goto(link.group(0).replace("page=live", "page=users/user-00000"))
+        page.wait_for_selector("#page-users tr[data-item]")
+        page.screenshot(path=str(SCREENSHOTS / "demo-users.png"), full_page=True)
+    finally:
+        context.close()
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(timeout=120)

@@ -69,6 +69,10 @@ from freshrec.cli_models import models_app  # noqa: E402
 
 app.add_typer(models_app, name="models")
 
+from freshrec.cli_experiments import experiments_app  # noqa: E402
+
+app.add_typer(experiments_app, name="experiments")
+
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 

@@ -4,8 +4,9 @@ It starts ``freshrec serve`` in a child process (a temporary data directory, a
 fresh admin key), posts a :class:`~freshrec.data.synthetic.ShopSimulator`
 catalog over HTTP, streams the shop's events at a steady rate (new items as they
 launch), and every few seconds shows what the service recommends to a few
-watched users. Training is set to start after a few seconds of events, so the
-model version changes early; halfway through, every user's taste shifts.
+watched users; it prints the console's address with the key, for a browser.
+Training is set to start after a few seconds of events, so the model version
+changes early; halfway through, every user's taste shifts.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 from rich.console import Console, Group, RenderableType
@@ -61,6 +63,7 @@ def run_demo(seconds: float = 90.0, rate: float = 200.0, *, data_dir: Path | Non
             shop = demo_shop(rate, seconds)
             client.post_items(shop.items(until=shop.start))
             print_examples(console, server.url, key, shop)
+            print_console(console, server.url, key)
             stream(console, client, shop, seconds, rate, watch, refresh_s)
         except KeyboardInterrupt:
             console.print("interrupted")
@@ -170,6 +173,22 @@ def _category(shop: ShopSimulator, item: str) -> str:
         return shop.category_of(item)
     except KeyError:  # an item someone posted by hand while the demo runs
         return "-"
+
+
+def console_address(url: str, key: str, page: str = "live") -> str:
+    """The console's address logged in with ``key``: the key rides in the fragment, which
+    the browser never sends (no server log holds it); the page moves it to the tab's
+    session storage and drops it from the address bar."""
+    return f"{url}/console/#key={quote(key, safe='')}&page={quote(page, safe='/')}"
+
+
+def print_console(console: Console, url: str, key: str) -> None:
+    console.print("[bold]Open the console in a browser[/] (live charts, models, users):")
+    console.print(Text(console_address(url, key), style="cyan"), soft_wrap=True)
+    console.print("[bold]A user's recommendations changing as the demo runs:[/]")
+    console.print(Text(console_address(url, key, "users/user-00000"), style="cyan"),
+                  soft_wrap=True)
+    console.print()
 
 
 def print_examples(console: Console, url: str, key: str, shop: ShopSimulator) -> None:

@@ -249,7 +249,8 @@ class Engine:
             return True
 
     # -- serving ---------------------------------------------------------------------
-    def rank(self, user_id: str, k: int = 10, filters: Filters = NO_FILTERS
+    def rank(self, user_id: str, k: int = 10, filters: Filters = NO_FILTERS,
+             chain: Sequence[Source] | None = None
              ) -> tuple[list[Recommendation], Impression | None]:
         """Top ``k`` for a user, and the record of what the learner must learn from it;
         reads only. The caller logs the record and the learner applies it with
@@ -260,11 +261,12 @@ class Engine:
         naturally be shown (learning from it would skew the rankers): like a request
         with no candidates, it gives an empty record (no items) when the request solved
         a vector behind the user's events, for the learner to store that vector, and
-        ``None`` otherwise.
+        ``None`` otherwise. ``chain``: other sources than the engine's (an experiment's
+        arm that changes them).
         """
         with self.lock:
             state = self.state
-            context, stale, ranked = self._rank(user_id, k, filters)
+            context, stale, ranked = self._rank(user_id, k, filters, chain=chain)
             natural = not filters.exclude and filters.category is None
             if ranked.impression is None or not natural:
                 if not stale:
@@ -280,15 +282,16 @@ class Engine:
                 first_visit=context.user is None)
             return ranked.items, record
 
-    def _rank(self, user_id: str, k: int, filters: Filters,
-              explain: bool = False) -> tuple[Context, bool, Ranked]:
-        """The user's context, whether their vector is behind their events, the ranking."""
+    def _rank(self, user_id: str, k: int, filters: Filters, explain: bool = False,
+              chain: Sequence[Source] | None = None) -> tuple[Context, bool, Ranked]:
+        """The user's context, whether their vector is behind their events, the ranking
+        (by ``chain``, or the engine's own sources)."""
         context = user_context(self.state, user_id)
         stale = context.user is not None and context.user in self.learner.dirty_users
         if context.user is not None:
             context.vector = self.learner.current_user_vector(context.user)
-        return context, stale, self.recommender.rank(self.chain, context, k, filters,
-                                                     explain=explain)
+        return context, stale, self.recommender.rank(self.chain if chain is None else chain,
+                                                     context, k, filters, explain=explain)
 
     def explain(self, user_id: str, k: int = 10, filters: Filters = NO_FILTERS
                 ) -> tuple[list[Recommendation], list[Explanation]]:

@@ -49,7 +49,8 @@ class Event(msgspec.Struct, frozen=True, gc=False):
     session: str | None = None
     request_id: str | None = None
     """The recommendation response that showed this item, when the event is a reaction
-    to one (a click on a recommended item): it measures click-through. Not stored."""
+    to one (a click on a recommended item): it measures click-through (of an
+    experiment's arms too, so the log keeps it)."""
 
 
 class Item(msgspec.Struct, frozen=True):
@@ -101,6 +102,27 @@ class Impression(msgspec.Struct, frozen=True, gc=False):
     first_visit: bool = False
     """Shown to a user the model does not know (kept by id until their first event)."""
     request_id: str | None = None
+
+
+class ServedList(msgspec.Struct, frozen=True, gc=False):
+    """The list a request showed in an experiment, or a shadow model's unshown one.
+
+    Logged like an impression (without the request waiting) so that every worker's lists
+    reach one place in one order: the experiments' outcomes are computed from the log
+    (:mod:`freshrec.experiments.outcomes`). The models never learn from it.
+    """
+
+    request_id: str
+    user: str
+    timestamp: float
+    """Wall time when it was served."""
+    items: tuple[str, ...]
+    """The shown top k, in order."""
+    experiment: str
+    arm: str
+    model: str
+    shown: bool = True
+    """False for a shadow model's list: scored against the user's next event only."""
 
 
 def parse_event(

@@ -28,12 +28,17 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
 
-from freshrec.records import Event, Impression, Item
+from freshrec.records import Event, Impression, Item, ServedList
 
 Record = TypeVar("Record")
-LogRecord = Event | Impression | Item
-"""What the log holds: events, and the other records the models learn from."""
-RECORD_KINDS: dict[type, str] = {Impression: "impression", Item: "item"}
+LogRecord = Event | Impression | Item | ServedList
+"""What the log holds: events, the other records the models learn from, and the lists
+experiments served (which only the experiments read)."""
+LearnedRecord = Event | Impression | Item
+"""The records the models learn from."""
+RECORD_KINDS: dict[type, str] = {Impression: "impression", Item: "item", ServedList: "served"}
+PRUNED_KINDS = ("impression", "served")
+"""The records kept for a bounded time (:meth:`EventLog.prune_impressions`)."""
 """How a stored non-event record names its kind."""
 
 # Raw text kept for a quarantined record; enough to see what was wrong, bounded so a
@@ -116,7 +121,8 @@ class EventLog(Protocol):
         ...
 
     def prune_impressions(self, created_before: float) -> int:
-        """Delete impressions stored before wall time ``created_before``; return how many."""
+        """Delete impressions and served lists stored before wall time ``created_before``;
+        return how many."""
         ...
 
     def read(self, after: int = 0, limit: int | None = None) -> list[tuple[int, Event]]:
@@ -177,6 +183,11 @@ class EventLog(Protocol):
     def close(self) -> None:
         """Release the store; idempotent."""
         ...
+
+
+def learned(records: Sequence[LogRecord]) -> list[LearnedRecord]:
+    """The records among ``records`` that the models learn from (no served lists)."""
+    return [record for record in records if not isinstance(record, ServedList)]
 
 
 def iterate_pages(

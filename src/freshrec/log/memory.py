@@ -3,7 +3,7 @@
 A real backend, held to the same contract tests as SQLite; it just forgets
 everything when the process ends. Thread-safe through one lock.
 
->>> from freshrec.records import Event, Impression
+>>> from freshrec.records import Event, Impression, ServedList
 >>> log = MemoryEventLog()
 >>> e = Event(user="u1", item="i1", type="view", timestamp=0.0, id="e1")
 >>> log.append([e, e]).positions
@@ -36,7 +36,7 @@ from freshrec.log.base import (
     truncate_raw,
     user_marker,
 )
-from freshrec.records import Event, Impression
+from freshrec.records import Event, Impression, ServedList
 
 
 class MemoryEventLog:
@@ -100,7 +100,7 @@ class MemoryEventLog:
         with self._lock:
             self._check_open()
             return self._keep_records(lambda record, created: not (
-                isinstance(record, Impression) and created < created_before))
+                isinstance(record, Impression | ServedList) and created < created_before))
 
     def _keep_records(self, keep: Callable[[LogRecord, float], bool]) -> int:
         """Keep the non-event records ``keep`` says yes to; return how many went."""
@@ -148,7 +148,7 @@ class MemoryEventLog:
             self._events = [e for _, e in kept]
             self._quarantine = [r for r in self._quarantine if marker not in r.raw]
             self._keep_records(lambda record, _: not (
-                isinstance(record, Impression) and record.user == user))
+                isinstance(record, Impression | ServedList) and record.user == user))
             return erased
 
     def quarantine(self, records: Sequence[tuple[str, str, str]]) -> None:

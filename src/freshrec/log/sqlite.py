@@ -18,7 +18,7 @@ Threads share one connection behind a lock (see :mod:`freshrec._sqlite`); for
 many concurrent small appends wrap the log in
 :class:`~freshrec.log.group_commit.GroupCommitLog`.
 
->>> from freshrec.records import Event, Impression, Item
+>>> from freshrec.records import Event, Impression, Item, ServedList
 >>> log = SQLiteEventLog(":memory:")
 >>> e = Event(user="u1", item="i1", type="view", timestamp=0.0, id="e1")
 >>> log.append([e, e]).positions
@@ -43,6 +43,7 @@ from freshrec._sqlite import MAX_INTEGER, SQLiteDatabase
 from freshrec.log.base import (
     ANY_RECORD,
     DEFAULT_ITERATE_BATCH,
+    PRUNED_KINDS,
     RECORD_KINDS,
     AppendResult,
     LogRecord,
@@ -52,7 +53,7 @@ from freshrec.log.base import (
     truncate_raw,
     user_marker,
 )
-from freshrec.records import Event, Impression, Item
+from freshrec.records import Event, Impression, Item, ServedList
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -63,7 +64,8 @@ CREATE TABLE IF NOT EXISTS events (
     type      TEXT NOT NULL,
     value     REAL,
     timestamp REAL NOT NULL,
-    session   TEXT
+    session   TEXT,
+    request_id TEXT                               -- the recommendation it reacts to
 );
 CREATE INDEX IF NOT EXISTS events_user ON events (user);
 -- An item's events over time (the console's trend of an item).
@@ -71,8 +73,8 @@ CREATE INDEX IF NOT EXISTS events_item ON events (item, timestamp);
 -- The records other than events that the models learn from, in the same positions.
 CREATE TABLE IF NOT EXISTS records (
     position  INTEGER PRIMARY KEY,
-    kind      TEXT NOT NULL,                      -- impression | item
-    user      TEXT,                               -- an impression's user (for erasure)
+    kind      TEXT NOT NULL,                      -- impression | item | served
+    user      TEXT,                               -- an impression's or list's user
     payload   BLOB NOT NULL,                      -- the record, msgpack
     created   REAL NOT NULL                       -- wall time, for retention
 );
@@ -87,8 +89,8 @@ CREATE TABLE IF NOT EXISTS quarantine (
 """
 
 _INSERT = (
-    "INSERT INTO events (position, id, user, item, type, value, timestamp, session) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO events (position, id, user, item, type, value, timestamp, session, "
+    "request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _STORED_IDS = "SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))"
 _LAST = "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
@@ -100,7 +102,7 @@ _INSERT_RECORD = ("INSERT INTO records (position, kind, user, payload, created) 
 _READ_RECORDS = ("SELECT position, kind, payload FROM records WHERE position > ? "
                  "ORDER BY position LIMIT ?")
 _READ = (
-    "SELECT position, user, item, type, value, timestamp, id, session FROM events "
+    "SELECT position, user, item, type, value, timestamp, id, session, request_id FROM events "
     "WHERE position > ? ORDER BY position LIMIT ?"
 )
 
@@ -115,6 +117,14 @@ class SQLiteEventLog:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
         self._db = SQLiteDatabase(path, SCHEMA, secure_delete=True)
+        self._add_request_ids()
+
+    def _add_request_ids(self) -> None:
+        """A log written before events kept their ``request_id`` gains the column."""
+        with self._db.transaction() as conn:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+            if "request_id" not in columns:
+                conn.execute("ALTER TABLE events ADD COLUMN request_id TEXT")
 
     def append(self, events: Sequence[LogRecord]) -> AppendResult:
         if not events:
@@ -133,7 +143,7 @@ class SQLiteEventLog:
                     last += 1
                     positions.append(last)
                     others.append((last, RECORD_KINDS[type(event)],
-                                   event.user if isinstance(event, Impression) else None,
+                                   None if isinstance(event, Item) else event.user,
                                    _encode_record(event), now))
                     continue
                 if event.id is not None:
@@ -144,7 +154,7 @@ class SQLiteEventLog:
                 last += 1
                 positions.append(last)
                 rows.append((last, event.id, event.user, event.item, event.type,
-                             event.value, event.timestamp, event.session))
+                             event.value, event.timestamp, event.session, event.request_id))
             if rows:
                 conn.executemany(_INSERT, rows)
             if others:
@@ -192,8 +202,8 @@ class SQLiteEventLog:
     def prune_impressions(self, created_before: float) -> int:
         with self._db.transaction() as conn:
             return int(conn.execute(
-                "DELETE FROM records WHERE kind = 'impression' AND created < ?",
-                (created_before,)).rowcount)
+                "DELETE FROM records WHERE kind IN (SELECT value FROM json_each(?)) "
+                "AND created < ?", (_encode_json(PRUNED_KINDS).decode(), created_before)).rowcount)
 
     def last_position(self) -> int:
         with self._db.reading() as conn:
@@ -250,8 +260,8 @@ class SQLiteEventLog:
     def user_events(self, user: str, limit: int) -> list[tuple[int, Event]]:
         with self._db.reading() as conn:
             rows = conn.execute(
-                "SELECT position, user, item, type, value, timestamp, id, session FROM events "
-                "WHERE user = ? ORDER BY position DESC LIMIT ?",
+                "SELECT position, user, item, type, value, timestamp, id, session, request_id "
+                "FROM events WHERE user = ? ORDER BY position DESC LIMIT ?",
                 (user, min(max(limit, 0), MAX_INTEGER))).fetchall()
         return [(row[0], _event(*row[1:])) for row in rows]
 
@@ -271,7 +281,8 @@ class SQLiteEventLog:
 _encode_json = msgspec.json.Encoder().encode
 _encode_record = msgspec.msgpack.Encoder().encode
 _RECORD_DECODERS: dict[str, msgspec.msgpack.Decoder[Any]] = {
-    "impression": msgspec.msgpack.Decoder(Impression), "item": msgspec.msgpack.Decoder(Item)}
+    "impression": msgspec.msgpack.Decoder(Impression), "item": msgspec.msgpack.Decoder(Item),
+    "served": msgspec.msgpack.Decoder(ServedList)}
 
 
 def _quarantine_where(where: QuarantineFilter) -> tuple[str, tuple[str, ...]]:
@@ -288,13 +299,13 @@ def _quarantine_where(where: QuarantineFilter) -> tuple[str, tuple[str, ...]]:
 
 
 def _event(user: str, item: str, kind: str, value: float | None, timestamp: float,
-           event_id: str | None, session: str | None) -> Event:
+           event_id: str | None, session: str | None, request_id: str | None) -> Event:
     return Event(user=user, item=item, type=kind, timestamp=timestamp, value=value,
-                 id=event_id, session=session)
+                 id=event_id, session=session, request_id=request_id)
 
 
-def _decode_record(kind: str, payload: bytes) -> Impression | Item:
-    decoded: Impression | Item = _RECORD_DECODERS[kind].decode(payload)
+def _decode_record(kind: str, payload: bytes) -> Impression | Item | ServedList:
+    decoded: Impression | Item | ServedList = _RECORD_DECODERS[kind].decode(payload)
     return decoded
 
 

@@ -27,8 +27,10 @@ from freshrec.records import parse_event, parse_item, parse_user
 from freshrec.service import schemas
 from freshrec.service.admin import admin_router
 from freshrec.service.auth import require
+from freshrec.service.console import install_console
 from freshrec.service.console_api import console_router
 from freshrec.service.errors import ApiError, install_error_handlers
+from freshrec.service.experiments_api import experiments_router
 from freshrec.service.limits import BodySizeLimit
 from freshrec.service.metrics import RequestMetrics
 from freshrec.service.metrics_merge import merged_exposition
@@ -75,7 +77,7 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     if runtime.cluster is not None:  # innermost: a forwarded body is size-limited first
         app.add_middleware(LeaderForwarding, cluster=runtime.cluster)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
-    app.add_middleware(RequestMetrics, metrics=runtime.metrics)
+    app.add_middleware(RequestMetrics, metrics=runtime.metrics, live=runtime.live)
     if runtime.cluster is not None:
         app.add_middleware(WorkerHeader, worker=runtime.cluster.index)
     ingest = [Depends(require("ingest"))]
@@ -152,7 +154,11 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         user = _checked_id(user_id)
         fresh = runtime.reflect_acknowledged()
         request_id = uuid.uuid4().hex
-        answer = _answer(runtime, runtime.recommend(user, k, filters, request_id), request_id)
+        served = runtime.experiments.answer(user, k, filters, request_id)
+        answer = _answer(runtime, served.items, request_id)
+        answer["model"] = served.model  # an experiment's arm may serve another version
+        if served.experiment is not None:
+            answer["experiment"] = served.experiment
         runtime.served(request_id, user, [item["id"] for item in answer["items"]])
         return _json(answer, fresh)
 
@@ -230,14 +236,15 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         return Response(merged_exposition(texts), media_type=CONTENT_TYPE_LATEST)
 
     def local_metrics() -> str:
-        runtime.metrics.learner_lag.set(
-            max(0, runtime.stores.events.last_position() - runtime.applied_position))
+        runtime.metrics.learner_lag.set(runtime.learner_lag())
         runtime.monitoring_gauges.update(drift=runtime.drift_report(),
                                          quality=runtime.quality.report())
         return generate_latest(runtime.metrics.registry).decode()
 
     app.include_router(admin_router(runtime), dependencies=admin, responses=errors(*KEYED))
+    install_console(app, runtime)
     app.include_router(console_router(runtime))  # the console's pages: quality, users, ...
+    app.include_router(experiments_router(runtime), responses=errors(*KEYED))
     if runtime.cluster is not None:
         app.include_router(internal_router(runtime, local_metrics))
     document.install(app)

@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from freshrec.service.live import LiveCounters
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -71,9 +73,12 @@ class RequestMetrics:
     become metric labels, and nothing has to match routes a second time.
     """
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics,
+                 live: LiveCounters | None = None) -> None:
         self.app = app
         self.metrics = metrics
+        self.live = live
+        """The console's counters: recommendations (the routes tagged ``serve``) and errors."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,5 +101,8 @@ class RequestMetrics:
             name = (getattr(route, "path_format", None) or getattr(route, "path", None)
                     or "unmatched")
             method = scope.get("method", "")
-            self.metrics.latency.labels(name, method).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.metrics.latency.labels(name, method).observe(elapsed)
             self.metrics.requests.labels(name, method, str(status)).inc()
+            if self.live is not None:
+                self.live.request("serve" in getattr(route, "tags", ()), status, elapsed)

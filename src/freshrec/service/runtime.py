@@ -29,6 +29,7 @@ from freshrec.catalog.sqlite import SQLiteCatalogStore
 from freshrec.config import EngineConfig
 from freshrec.engine import Engine
 from freshrec.errors import CorruptSnapshot
+from freshrec.experiments.store import ExperimentStore, SQLiteExperimentStore
 from freshrec.learner.log_follower import LogFollower
 from freshrec.lifecycle.manager import LifecycleError, LifecycleSettings, ModelLifecycle
 from freshrec.log.background import BackgroundAppender
@@ -39,6 +40,7 @@ from freshrec.log.base import (
     LogRecord,
     QuarantinedRecord,
     QuarantineFilter,
+    learned,
 )
 from freshrec.log.group_commit import GroupCommitLog
 from freshrec.log.sqlite import SQLiteEventLog
@@ -57,7 +59,9 @@ from freshrec.registry.models import (
 from freshrec.registry.snapshots import LocalSnapshotStore, MemorySnapshotStore, SnapshotStore
 from freshrec.security.keys import KeyStore, SQLiteKeyStore
 from freshrec.service.cluster import Cluster
+from freshrec.service.experiments import ExperimentService
 from freshrec.service.gate import Gate
+from freshrec.service.live import LiveCounters
 from freshrec.service.metrics import ServiceMetrics
 from freshrec.service.settings import Settings
 from freshrec.serving.heap import freeze_loaded_model, unfreeze
@@ -88,6 +92,9 @@ class Stores:
     """Model versions and their artifact files."""
     data_dir: Path | None = None
     """Set for embedded stores, which a training process can open by path."""
+    experiments: ExperimentStore = field(
+        default_factory=lambda: SQLiteExperimentStore(":memory:"))
+    """A/B experiments and shadow models, and their outcomes."""
 
     @classmethod
     def embedded(cls, data_dir: Path) -> Stores:
@@ -101,10 +108,11 @@ class Stores:
             registry=SQLiteModelRegistry(data_dir / "registry.sqlite"),
             artifacts=LocalSnapshotStore(data_dir / "models"),
             data_dir=data_dir,
+            experiments=SQLiteExperimentStore(data_dir / "experiments.sqlite"),
         )
 
     def close(self) -> None:
-        for store in (self.events, self.catalog, self.keys, self.registry):
+        for store in (self.events, self.catalog, self.keys, self.registry, self.experiments):
             store.close()
 
 
@@ -122,6 +130,8 @@ class Runtime:
         self.cluster = cluster
         self.engine_config = engine_config or EngineConfig(num_threads=settings.training_threads)
         self.metrics = ServiceMetrics(lambda: self.engine.breaker.failures)
+        self.live = LiveCounters()
+        """This worker's last hour for the console (events, recommendations, lag...)."""
         self.gate = Gate()
         self.engine = Engine(self.engine_config)
         self._applied_position = 0
@@ -168,6 +178,7 @@ class Runtime:
                               keep_refused_artifacts=settings.keep_refused_artifacts),
             data_dir=stores.data_dir if isolated else None,
             log=stores.events, catalog=stores.catalog)
+        self.experiments = ExperimentService(self)
 
     @property
     def applied_position(self) -> int:
@@ -221,6 +232,7 @@ class Runtime:
         self._stop.set()
         if self._worker is not None:
             self._worker.join(timeout=30)
+        self.experiments.close()
         self.impressions.close()
         self.follower.stop()
         self.engine.retrainer.wait(timeout=60)
@@ -303,7 +315,7 @@ class Runtime:
     def _replay(self, engine: Engine, after: int) -> int:
         """Apply the log's records after ``after`` to ``engine``; the last position."""
         while page := self.stores.events.read_records(after=after, limit=REPLAY_PAGE):
-            engine.apply_many([record for _, record in page])
+            engine.apply_many(learned([record for _, record in page]))
             after = page[-1][0]
         return after
 
@@ -315,8 +327,9 @@ class Runtime:
             fresh = [(at, record) for at, record in records if at > self.applied_position]
             if not fresh:
                 return
-            engine.apply_many([record for _, record in fresh],
+            engine.apply_many(learned([record for _, record in fresh]),
                               before_event=lambda event: self._observe_drift(engine, event))
+            self.experiments.learn(fresh)
             self.applied_position = fresh[-1][0]
 
     def _install_engine(self, engine: Engine) -> None:
@@ -340,6 +353,7 @@ class Runtime:
             if position is not None:  # click-through: the request ids are not logged
                 self.quality.observed(event, request_id=event.request_id)
         self.metrics.events_ingested.inc(result.accepted)
+        self.live.events(result.accepted)
         self.metrics.events_duplicate.inc(result.duplicates)
         return result
 
@@ -438,7 +452,9 @@ class Runtime:
                 known = self.stores.catalog.delete_user(user)
                 forgotten = self.engine.forget_user(user)
                 self.quality.forget_user(user)
+                self.experiments.forget_user(user)
                 self._erasures += 1
+            self.stores.experiments.erase_user(user)
             # Until the rebuild, a restart replays the whole log, which no longer has them.
             self.stores.snapshots.prune(0)
             self._rebuild_requested.set()
@@ -460,6 +476,7 @@ class Runtime:
         with self.gate.exclusive():
             self.engine.forget_user(user)
             self.quality.forget_user(user)
+            self.experiments.forget_user(user)
             self._erasures += 1
 
     # -- a champion installed elsewhere ------------------------------------------------
@@ -518,6 +535,7 @@ class Runtime:
             # The leader tells this worker of each new champion; this is the backstop
             # for a call that failed or came while this worker was starting.
             self.follow_champion()
+            self.experiments.step()
             self._measure_lag()
             return
         if self._rebuild_requested.is_set():
@@ -539,12 +557,18 @@ class Runtime:
             self._refusals_in_row += 1
         self._maybe_train()
         self._maybe_snapshot()
+        self.experiments.step()  # before the pruning: it counts the served lists
         self._maybe_prune_impressions()
         self._measure_lag()
 
     def _measure_lag(self) -> None:
-        self.metrics.learner_lag.set(max(0, self.stores.events.last_position()
-                                         - self.applied_position))
+        lag = self.learner_lag()
+        self.metrics.learner_lag.set(lag)
+        self.live.lag(lag)
+
+    def learner_lag(self) -> int:
+        """Records in the log this engine has not applied yet."""
+        return max(0, self.stores.events.last_position() - self.applied_position)
 
     def _maybe_train(self) -> None:
         if self.lifecycle.running:

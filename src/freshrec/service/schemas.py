@@ -128,10 +128,17 @@ class RecommendedItem(BaseModel):
     source: str = Field(description="The model or rule that put the item here")
 
 
+class ExperimentArm(BaseModel):
+    id: str
+    arm: str
+
+
 class Recommendations(BaseModel):
     items: list[RecommendedItem]
     model: str
     request_id: str
+    experiment: ExperimentArm | None = Field(
+        None, description="The experiment and arm that answered (only in an experiment)")
 
 
 class SessionRequest(BaseModel):

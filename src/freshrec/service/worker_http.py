@@ -1,14 +1,16 @@
 """HTTP between the serving workers of one machine (``freshrec serve --workers N``).
 
 - :class:`LeaderForwarding` carries the lifecycle's requests (train, promote, roll back,
-  pin, erase, monitoring) from whichever worker they reached to the one that leads, over
-  its Unix socket, and hands its answer back unchanged. Keys are checked by the leader,
+  pin, erase, monitoring, start and stop experiments) from whichever worker they
+  reached to the one that leads, over its Unix socket, and hands its answer back
+  unchanged. Keys are checked by the leader,
   like any request.
 - :class:`WorkerHeader` names the worker that answered (``X-Freshrec-Worker``), for
   benchmarks and for a person reading a trace.
 - :func:`internal_router`: what the leader asks of the others (take up the champion,
-  forget an erased user, their metrics). Only requests with the run's token reach it;
-  for anyone else it does not exist (404), and it is not in the schema.
+  forget an erased user, take up started or stopped experiments, their metrics and
+  console counters). Only requests with the run's token reach it; for anyone else it
+  does not exist (404), and it is not in the schema.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from freshrec.service.errors import ApiError, error_response
 
 LEADER_ROUTES = (
     ("POST", re.compile(r"/v1/models/(train|rollback|[^/]+/(promote|pin|unpin))")),
+    ("POST", re.compile(r"/v1/(experiments|shadow)(/[^/]+/stop)?")),
     ("DELETE", re.compile(r"/v1/users/.+")),
     ("GET", re.compile(r"/v1/monitoring")),
     # The leader's drift monitor is the one that triggers trainings, and it knows them.
@@ -159,6 +162,11 @@ def internal_router(runtime: Any, local_metrics: Any) -> APIRouter:
     async def champion() -> dict[str, str]:
         return {"model": await run_in_threadpool(runtime.follow_champion)}
 
+    @router.post("/experiments")
+    async def experiments() -> dict[str, int]:
+        await run_in_threadpool(runtime.experiments.refresh)
+        return {"running": len(runtime.stores.experiments.find(status="running"))}
+
     @router.post("/forget")
     async def forget(body: Forget) -> dict[str, str]:
         await run_in_threadpool(runtime.forget, body.user, body.position)
@@ -167,5 +175,10 @@ def internal_router(runtime: Any, local_metrics: Any) -> APIRouter:
     @router.get("/metrics")
     async def metrics() -> Response:
         return Response(await run_in_threadpool(local_metrics), media_type="text/plain")
+
+    @router.get("/live")
+    def live() -> dict[str, Any]:
+        """This worker's console buckets, for the worker merging them."""
+        return runtime.live.snapshot()  # type: ignore[no-any-return]
 
     return router

@@ -1,0 +1,1 @@
+"""The operator console's static files: HTML, JavaScript modules, the vendored uPlot."""
