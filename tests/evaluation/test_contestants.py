@@ -217,6 +217,9 @@ def test_freshrec_answers_alike_on_a_busy_machine() -> None:
     calm, busy = build("freshrec", CHEAP), build("freshrec", CHEAP)
     calm.fit(records)
     busy.fit(records)
+    from freshrec.evaluation.contestants.freshrec_engine import FreshrecEngine
+
+    assert isinstance(busy, FreshrecEngine)
     ticks = iter(range(10**9))
     busy.engine.breaker.clock = lambda: float(next(ticks))
     for _ in range(3):
