@@ -206,3 +206,22 @@ def test_empty_training(name: str) -> None:
     assert model.recommend("nobody", 3, exclude=()) == []
     model.learn_one(buy("u", "a", 1.0))
     assert len(model.recommend("u", 3, exclude=())) <= 3
+
+
+@pytest.mark.skipif(engine_available() is not None, reason="freshrec.engine not importable")
+def test_freshrec_answers_alike_on_a_busy_machine() -> None:
+    # A replay must not depend on what else the machine runs: requests timed as slow
+    # (a clock that jumps a second per reading) would trip the service's circuit
+    # breaker and answer from the fallback chain, so the contestant has no time budget.
+    records, _ = checkerboard(20)
+    calm, busy = build("freshrec", CHEAP), build("freshrec", CHEAP)
+    calm.fit(records)
+    busy.fit(records)
+    from freshrec.evaluation.contestants.freshrec_engine import FreshrecEngine
+
+    assert isinstance(busy, FreshrecEngine)
+    ticks = iter(range(10**9))
+    busy.engine.breaker.clock = lambda: float(next(ticks))
+    for _ in range(3):
+        for user in (f"u{u}" for u in range(20)):
+            assert busy.recommend(user, 5, exclude=()) == calm.recommend(user, 5, exclude=())

@@ -49,6 +49,11 @@ class FreshrecEngine:
             from freshrec.config import EngineConfig as config_class
         self.name = name
         self.seed = seed
+        # No time budget: a slow request on a busy machine would trip the circuit breaker
+        # and answer from the fallback chain for its cooldown, so a replay's HR would
+        # depend on what else the machine ran; paired comparisons need the same answers
+        # from the same code (docs/benchmarks.md, the sequence source, has the numbers).
+        config.setdefault("source_budget_ms", math.inf)
         self.engine = engine_module.Engine(config_class(num_threads=1, random_state=seed,
                                                         **config))
         self.every_events = every_events
