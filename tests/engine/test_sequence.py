@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 from freshrec.data import generate_sequential_shop
 from freshrec.engine import Engine
@@ -210,3 +212,24 @@ def test_too_little_history_leaves_it_untrained_and_the_engine_answering() -> No
     engine.fit([*(Item(id=f"i{n}", timestamp=0.0) for n in range(4)), *events])
     assert not engine.state.sequence.trained
     assert engine.recommend("u1", k=3)
+
+
+def test_trained_items_with_empty_rows_still_get_the_mapped_scores(trained: Engine) -> None:
+    # A trained item can keep no entry in its row (all pruned); the exact part is then
+    # empty, and the fused sum must still be floats (bincount of nothing is integers,
+    # and the fuzz test found the add of the mapped part failing on it).
+    state = trained.state
+    trained.add_item(Item(id="mapped-after", title="a brand new step", timestamp=state.clock))
+    sequence = copy.copy(state.sequence)
+    sequence.rows = sparse.csr_matrix(sequence.rows.shape, dtype=sequence.rows.dtype)
+    n = len(state.items)
+    trained_item = int(np.flatnonzero(sequence.slot[:n] >= 0)[0])
+    context = [(n - 1, 1.0), (trained_item, 0.9)]
+    scores = sequence.scores(context, n)
+    assert scores.dtype == np.float64
+    mapped = sequence.inputs[n - 1] * np.float32(1.0)
+    query = mapped + sequence.inputs[trained_item] * np.float32(0.9)
+    expected = sequence.outputs[:n] @ query
+    vocabulary = sequence.slot[:n] >= 0
+    expected[vocabulary] = sequence.outputs[:n][vocabulary] @ mapped
+    assert np.allclose(scores, expected)

@@ -299,5 +299,8 @@ class SequenceModel:
         lengths = indptr[rows + 1] - starts
         positions = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(
             int(lengths.sum()))
+        if positions.size == 0:
+            # bincount of nothing answers integers, whatever its weights' type.
+            return np.zeros(n_items)
         values = matrix.data[positions] * np.repeat(weights, lengths)
         return np.bincount(matrix.indices[positions], weights=values, minlength=n_items)
