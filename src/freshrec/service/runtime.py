@@ -201,6 +201,9 @@ class Runtime:
         if self.settings.admin_key:
             self.stores.keys.ensure(self.settings.admin_key, ["admin"], name="FRESHREC_ADMIN_KEY")
         self.recover()
+        # Before the first answer, not at the first background round: a restart must not
+        # serve a running experiment's users from outside their arm in between.
+        self.experiments.refresh()
         self._worker = threading.Thread(target=self._work, name="freshrec-worker", daemon=True)
         self._worker.start()
         if self.cluster is None:
