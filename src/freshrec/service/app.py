@@ -15,13 +15,12 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from freshrec.errors import StoreUnavailable
-from freshrec.ids import id_problem
 from freshrec.ingest.batches import ParsedBatch, Rejection, parse_batch
 from freshrec.records import parse_event, parse_item, parse_user
 from freshrec.service import schemas
@@ -29,17 +28,17 @@ from freshrec.service.admin import admin_router
 from freshrec.service.auth import require
 from freshrec.service.console import install_console
 from freshrec.service.console_api import console_router
-from freshrec.service.errors import ApiError, install_error_handlers
+from freshrec.service.errors import install_error_handlers
 from freshrec.service.experiments_api import experiments_router
 from freshrec.service.limits import BodySizeLimit
 from freshrec.service.metrics import RequestMetrics
 from freshrec.service.metrics_merge import merged_exposition
 from freshrec.service.openapi import KEYED, WITH_BODY, WITH_PATH_ID, ApiDocument, errors
+from freshrec.service.params import PathId, checked_id, user_filters
 from freshrec.service.runtime import Runtime
 from freshrec.service.worker_http import LeaderForwarding, WorkerHeader, internal_router
 from freshrec.serving.results import Filters, Recommendation
 
-MAX_EXCLUDE = 1000
 NO_TELEMETRY: dict[str, Any] = (
     {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False,
                    "auto_configure": False}}
@@ -48,8 +47,6 @@ NO_TELEMETRY: dict[str, Any] = (
 default and exports them wherever ``FASTAPI_OTEL_AUTO_CONFIGURE`` and the OTLP
 variables point; off, whatever the environment says."""
 log = logging.getLogger("freshrec")
-# A path id, documented with the id rule; app code checks it (for a clear message).
-PathId = Annotated[str, Path(description=schemas.ID_RULE, json_schema_extra=schemas.ID_SCHEMA)]
 
 
 def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
@@ -135,23 +132,18 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
                 responses=errors(*KEYED, *WITH_PATH_ID), tags=["admin"])
     async def delete_user(user_id: PathId) -> dict[str, Any]:
         """Erase a user: their events, attributes and model state."""
-        return await run_in_threadpool(runtime.erase_user, _checked_id(user_id))
+        return await run_in_threadpool(runtime.erase_user, checked_id(user_id))
 
     @app.get("/v1/users/{user_id:path}/recommendations", dependencies=read,
              response_model=schemas.Recommendations,
              responses=errors(*KEYED, *WITH_PATH_ID), tags=["serve"])
     def user_recommendations(
         user_id: PathId,
+        filters: Annotated[Filters, Depends(user_filters)],
         k: Annotated[int, Query(ge=1, le=settings.max_k)] = 10,
-        exclude_seen: bool = True,
-        category: str | None = None,
-        exclude: Annotated[str | None, Query(description="Comma-separated item ids")] = None,
-        available_only: bool = True,
     ) -> Response:
         """Personalised top-k; an unknown user gets session/trending items, never an error."""
-        filters = Filters(exclude_seen=exclude_seen, category=category or None,
-                          available_only=available_only, exclude=_exclude_list(exclude))
-        user = _checked_id(user_id)
+        user = checked_id(user_id)
         fresh = runtime.reflect_acknowledged()
         request_id = uuid.uuid4().hex
         served = runtime.experiments.answer(user, k, filters, request_id)
@@ -174,7 +166,7 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         """Items bought or watched together with this one, or close in taste or content."""
         filters = Filters(exclude_seen=False, category=category or None,
                           available_only=available_only)
-        item = _checked_id(item_id)
+        item = checked_id(item_id)
         fresh = runtime.reflect_acknowledged()
         return _json(_answer(runtime, runtime.engine.similar(item, k, filters)), fresh)
 
@@ -280,22 +272,6 @@ def _ingest_answer(accepted: int, duplicates: int,
                    f"{rejected[0].error}{more}")
         return JSONResponse({"error": message, "status": 422, **answer}, status_code=422)
     return answer
-
-
-def _checked_id(value: str) -> str:
-    problem = id_problem(value)
-    if problem:
-        raise ApiError(422, f"the id in the path {problem}")
-    return value
-
-
-def _exclude_list(raw: str | None) -> frozenset[str]:
-    if not raw:
-        return frozenset()
-    ids = [part.strip() for part in raw.split(",") if part.strip()]
-    if len(ids) > MAX_EXCLUDE:
-        raise ApiError(422, f"exclude lists at most {MAX_EXCLUDE} items")
-    return frozenset(ids)
 
 
 async def _store_then_quarantine(runtime: Runtime, kind: str, batch: ParsedBatch[Any],

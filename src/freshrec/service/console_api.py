@@ -30,6 +30,7 @@ from freshrec.service import schemas
 from freshrec.service.auth import require
 from freshrec.service.errors import ApiError
 from freshrec.service.openapi import KEYED, WITH_PATH_ID, errors
+from freshrec.service.params import PathId, checked_id, user_filters
 from freshrec.service.runtime import Runtime
 from freshrec.service.worker_http import from_workers_only
 from freshrec.serving.results import Filters
@@ -43,10 +44,6 @@ HISTORY_LENGTH = 50
 
 def console_router(runtime: Runtime) -> APIRouter:
     """The console's read routes (and, with workers, the internal one they add up)."""
-    # Here, not at the top: app.py includes this router, and these are its own rules
-    # for path ids and exclude lists, which the explain route must share exactly.
-    from freshrec.service.app import PathId, _checked_id, _exclude_list
-
     router = APIRouter()
     read = [Depends(require("read"))]
     admin = [Depends(require("admin"))]
@@ -99,18 +96,13 @@ def console_router(runtime: Runtime) -> APIRouter:
                 responses=errors(*KEYED, *WITH_PATH_ID), tags=["console"])
     def explain(
         user_id: PathId,
+        filters: Annotated[Filters, Depends(user_filters)],
         k: Annotated[int, Query(ge=1, le=settings.max_k)] = 10,
-        exclude_seen: bool = True,
-        category: str | None = None,
-        exclude: Annotated[str | None, Query(description="Comma-separated item ids")] = None,
-        available_only: bool = True,
         history: Annotated[int, Query(ge=0, le=1000)] = HISTORY_LENGTH,
     ) -> dict[str, Any]:
         """The user's recent events, and the recommendations the API answers now (same
         parameters), each with its score, source and the rankers' feature contributions."""
-        user = _checked_id(user_id)
-        filters = Filters(exclude_seen=exclude_seen, category=category or None,
-                          available_only=available_only, exclude=_exclude_list(exclude))
+        user = checked_id(user_id)
         runtime.reflect_acknowledged()
         engine = runtime.engine
         events = runtime.stores.events.user_events(user, history)
@@ -139,7 +131,7 @@ def console_router(runtime: Runtime) -> APIRouter:
         """The item's catalog record, its similar items (as ``/similar`` answers) and its
         events per ``bucket_s`` of event time over the last ``buckets`` (ending now, on
         the service's clock: the newest event's time)."""
-        item = _checked_id(item_id)
+        item = checked_id(item_id)
         runtime.reflect_acknowledged()
         engine = runtime.engine
         record = runtime.stores.catalog.get_item(item)
