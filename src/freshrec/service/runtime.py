@@ -28,7 +28,7 @@ from freshrec.catalog.base import CatalogStore
 from freshrec.catalog.sqlite import SQLiteCatalogStore
 from freshrec.config import EngineConfig
 from freshrec.engine import Engine
-from freshrec.errors import CorruptSnapshot
+from freshrec.errors import CorruptSnapshot, StoreUnavailable
 from freshrec.experiments.store import ExperimentStore, SQLiteExperimentStore
 from freshrec.learner.log_follower import LogFollower
 from freshrec.lifecycle.manager import LifecycleError, LifecycleSettings, ModelLifecycle
@@ -529,6 +529,8 @@ class Runtime:
         while not self._stop.wait(self.settings.settle_interval_s):
             try:
                 self.step()
+            except StoreUnavailable as error:  # a full disk, a store down: said, not dumped
+                log.error("background step skipped: %s", error)
             except Exception:  # the worker must outlive any one failure
                 log.exception("background step failed")
 
