@@ -38,11 +38,10 @@ from freshrec.experiments.store import (
     UserCounts,
 )
 from freshrec.log.base import EventLog, LogRecord
+from freshrec.monitoring.quality import CLOCK_SKEW_S, HORIZON_S, settlement
 from freshrec.records import Event, ServedList
 
 PAGE = 4096
-HORIZON_S = 3600.0
-CLOCK_SKEW_S = 60.0
 LIST_RETENTION_S = 86400.0
 """Shown lists are kept this long (data time) for clicks that refer to them."""
 
@@ -172,11 +171,14 @@ class OutcomeTracker:
         """The user's next event settles each of their waiting lists."""
         for key in list(keys):
             pending = waiting.get(key)
-            if pending is None or event.timestamp < pending.served - self.clock_skew:
+            settled = None if pending is None else settlement(
+                event.timestamp, pending.served, horizon=self.horizon,
+                clock_skew=self.clock_skew)
+            if pending is None or settled is None:
                 continue
             waiting[key] = None
             keys.discard(key)
-            left = event.timestamp - pending.served > self.horizon
+            left = settled == "expired"
             if running[key[0]].kind == "shadow" and key[1] == running[key[0]].arms[0].name:
                 # Kept for the shadow's list of the same request, if it comes later.
                 listed = (key[0], pending.request_id)

@@ -72,6 +72,22 @@ _ADWIN: Any = drift.ADWIN
 
 Outcome = Literal["hit", "miss", "expired"]
 HISTORY_BUCKET_S = 60.0
+HORIZON_S = 3600.0
+CLOCK_SKEW_S = 60.0
+
+
+def settlement(event_time: float, served: float, *, horizon: float = HORIZON_S,
+               clock_skew: float = CLOCK_SKEW_S) -> str | None:
+    """What the user's next event at ``event_time`` does to a list served at ``served``.
+
+    ``None``: nothing (dated before the list, beyond the skew: a late delivery is not
+    its outcome); ``"expired"``: the user came back after the horizon (no outcome);
+    ``"outcome"``: it settles the list, a hit if its item is in it. The one rule of the
+    quality monitor and of the experiments' outcomes (:mod:`freshrec.experiments.outcomes`).
+    """
+    if event_time < served - clock_skew:
+        return None
+    return "expired" if event_time - served > horizon else "outcome"
 MAX_ATTRIBUTIONS = 10_000
 """Lists ranked but not yet served (a request between its ranking and its answer)."""
 
@@ -136,9 +152,9 @@ class OnlineQualityMonitor:
     Thread-safe: serving, ingest and reporting may call it from different threads.
     """
 
-    def __init__(self, *, horizon: float = 3600.0, window: int = 2_000,
+    def __init__(self, *, horizon: float = HORIZON_S, window: int = 2_000,
                  min_outcomes: int = 2_000, drop_fraction: float = 0.8,
-                 click_types: Collection[str] = ("click",), clock_skew: float = 60.0,
+                 click_types: Collection[str] = ("click",), clock_skew: float = CLOCK_SKEW_S,
                  max_users: int = 100_000, max_requests: int = 100_000,
                  adwin_delta: float = 0.002, history_buckets: int = 1440,
                  clock: Callable[[], float] = time.time) -> None:
@@ -218,10 +234,13 @@ class OnlineQualityMonitor:
             if request_id is not None and event.type in self.click_types:
                 self._click(request_id, event.item)
             pending = self._pending.get(event.user)
-            if pending is None or event.timestamp < pending.served - self.clock_skew:
+            settled = None if pending is None else settlement(
+                event.timestamp, pending.served, horizon=self.horizon,
+                clock_skew=self.clock_skew)
+            if pending is None or settled is None:
                 return None
             del self._pending[event.user]
-            if event.timestamp - pending.served > self.horizon:
+            if settled == "expired":
                 self._lifetime.expired += 1
                 return "expired"
             hit = event.item in pending.items
