@@ -7,6 +7,7 @@ FastAPI's ``TestClient``.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -17,11 +18,13 @@ from freshrec.catalog.memory import MemoryCatalogStore
 from freshrec.config import EngineConfig
 from freshrec.engine import Engine
 from freshrec.errors import StoreUnavailable
+from freshrec.experiments.store import ArmSpec
 from freshrec.log import GroupCommitLog, MemoryEventLog
 from freshrec.log.base import AppendResult, EventLog
 from freshrec.models.features import Context
 from freshrec.models.state import ModelState
 from freshrec.records import Event
+from freshrec.registry.datasets import DatasetVersion
 from freshrec.registry.snapshots import MemorySnapshotStore
 from freshrec.security.keys import MemoryKeyStore
 from freshrec.service.app import create_app
@@ -314,3 +317,31 @@ def test_no_request_telemetry_whatever_the_environment_says(
     if telemetry is None:
         pytest.skip("this FastAPI has no built-in telemetry")
     assert not any(telemetry[k] for k in ("tracing", "metrics", "logs", "auto_configure"))
+
+
+def test_a_round_between_a_shadows_load_and_its_store_keeps_its_engine() -> None:
+    """A worker's background round that reads the experiments while a start is between
+    loading the candidate and storing the shadow would drop the engine just loaded, and
+    the start answered 409 "cannot be loaded" (seen in CI with two workers)."""
+    app = App()
+    runtime = app.runtime
+    empty = DatasetVersion(start_position=0, end_position=0, events=0,
+                           content_hash="00" * 32, created=0.0)
+    candidate = runtime.lifecycle.adopt(Engine(EngineConfig()), 0, empty, "a candidate")
+    runtime.lifecycle.adopt(Engine(EngineConfig()), 0, empty, "the champion")
+    service = runtime.experiments
+    load = service._load
+    rounds: list[threading.Thread] = []
+
+    def load_then_a_round(version_id: str) -> None:
+        load(version_id)
+        rounds.append(threading.Thread(target=service.refresh))
+        rounds[-1].start()
+        rounds[-1].join(timeout=0.5)  # it waits for the start (or drops the engine)
+
+    service._load = load_then_a_round  # type: ignore[method-assign]
+    arms = [ArmSpec("champion", "champion", 1.0), ArmSpec("c", candidate.id, 1.0)]
+    started = service.start("shadow", "shadow", arms, "hit_rate", 0.05)
+    rounds[0].join()
+    assert started["status"] == "running"
+    assert service._engine_for(candidate.id) is not None

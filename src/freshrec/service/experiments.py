@@ -85,6 +85,9 @@ class ExperimentService:
         self._running: list[Experiment] = []
         self._side: dict[str, SideEngine] = {}
         self._loading = threading.Lock()
+        # A start loads its versions before it stores the experiment: a round in between
+        # would read the store without it and drop the engine just loaded.
+        self._refreshing = threading.RLock()
         self._unloadable: set[str] = set()
         self._pruned = time.monotonic()
         self._shadow_queue: queue.Queue[
@@ -209,6 +212,10 @@ class ExperimentService:
 
     def refresh(self) -> None:
         """Take up the store's running experiments and load or drop side engines."""
+        with self._refreshing:
+            self._refresh()
+
+    def _refresh(self) -> None:
         running = self.store.find(status="running")
         wanted = {arm.model for experiment in running for arm in experiment.arms
                   if arm.model != "champion"}
@@ -265,14 +272,17 @@ class ExperimentService:
     def start(self, name: str, kind: str, arms: Sequence[ArmSpec], metric: str, alpha: float,
               sample: float = 1.0) -> dict[str, Any]:
         """Check and store a new experiment, load its engines everywhere, report it."""
-        self._check(kind, arms, metric, alpha, sample)
-        prefix = "exp" if kind == "ab" else "shadow"
-        experiment = Experiment(
-            id=f"{prefix}-{uuid.uuid4().hex[:10]}", name=name, kind=kind, status="running",
-            started=time.time(), arms=tuple(arms), metric=metric, alpha=alpha, sample=sample,
-            start_position=self.runtime.stores.events.last_position())
-        self.store.create(experiment)
-        self._changed()
+        with self._refreshing:
+            self._check(kind, arms, metric, alpha, sample)
+            prefix = "exp" if kind == "ab" else "shadow"
+            experiment = Experiment(
+                id=f"{prefix}-{uuid.uuid4().hex[:10]}", name=name, kind=kind,
+                status="running", started=time.time(), arms=tuple(arms), metric=metric,
+                alpha=alpha, sample=sample,
+                start_position=self.runtime.stores.events.last_position())
+            self.store.create(experiment)
+            self.refresh()
+        self._tell_peers()
         return report(self.store, experiment)
 
     def stop(self, experiment_id: str, kind: str, promote_winner: bool) -> dict[str, Any]:
@@ -319,6 +329,9 @@ class ExperimentService:
     def _changed(self) -> None:
         """Every worker takes up the change before the answer (as with a champion)."""
         self.refresh()
+        self._tell_peers()
+
+    def _tell_peers(self) -> None:
         if self.runtime.cluster is not None:
             self.runtime.cluster.tell_peers("POST", "/internal/experiments")
 
