@@ -164,10 +164,14 @@ def test_a_stopped_server_is_store_unavailable_until_it_returns(
     # A password in the URL (trust ignores it) must never reach a message.
     url = own_postgres_server.new_url().replace("postgres@", "postgres:s3cret@")
     log, catalog = PostgresEventLog(url), PostgresCatalogStore(url)
-    log.append([event(1, id="a")])
+    log.append([event(1, id="a"), event(9)])
     catalog.upsert_items([Item(id="i1")])
+    pages = log.iterate(batch=1)
+    assert next(pages)[0] == 1
 
     own_postgres_server.stop()
+    with pytest.raises(StoreUnavailable):
+        next(pages)  # a learner's stream, stopped mid-way
     calls: list[Callable[[], object]] = [
         lambda: log.append([event(2, id="b")]), log.read, log.read_records, log.last_position,
         log.count, lambda: log.erase_user("u1"), lambda: log.quarantine([("event", "{}", "x")]),
@@ -181,8 +185,8 @@ def test_a_stopped_server_is_store_unavailable_until_it_returns(
         assert isinstance(caught.value.__cause__, psycopg.OperationalError)
 
     own_postgres_server.start()
-    assert log.append([event(2, id="b"), event(3, id="a")]).positions == [2, None]
-    assert [e.id for _, e in log.read()] == ["a", "b"]
+    assert log.append([event(2, id="b"), event(3, id="a")]).positions == [3, None]
+    assert [e.id for _, e in log.read()] == ["a", None, "b"]
     assert catalog.get_item("i1") == Item(id="i1")
     log.close()
     catalog.close()
