@@ -31,6 +31,16 @@ def wait_until(condition: Callable[[], bool]) -> None:
         time.sleep(0.005)
 
 
+def waiting_for_a_lock(url: str) -> list[int]:
+    """The backends of ``url``'s database that wait for a lock (an append at the counter)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as watcher:
+        return [row[0] for row in watcher.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'")]
+
+
 @pytest.fixture
 def open_log(postgres_url: str) -> Iterator[Callable[[], Any]]:
     """Opens PostgresEventLogs on the test's database (each its own connection)."""
@@ -113,20 +123,45 @@ def test_an_append_waits_for_another_machines_open_append(
     appender = threading.Thread(target=lambda: answer.append(log.append([event(3)]).positions))
     appender.start()
 
-    def an_append_waits_for_a_lock() -> bool:
-        with psycopg.connect(postgres_url, autocommit=True) as watcher:
-            row = watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE "
-                                  "datname = current_database() AND wait_event_type = 'Lock'"
-                                  ).fetchone()
-            return row is not None and row[0] == 1
-
-    wait_until(an_append_waits_for_a_lock)
+    wait_until(lambda: len(waiting_for_a_lock(postgres_url)) == 1)
     assert [p for p, _ in open_log().read()] == [1]  # nothing uncommitted shows
     other.commit()
     appender.join()
     other.close()
     assert answer == [[3]]
     assert [p for p, _ in log.read()] == [1, 2, 3]
+
+
+def test_a_connection_lost_inside_an_append_stores_nothing_and_the_next_one_works(
+        open_log: Callable[[], Any], postgres_url: str) -> None:
+    import psycopg
+
+    log = open_log()
+    log.append([event(0)])
+    holder = psycopg.connect(postgres_url)  # another appender, keeping the counter locked
+    holder.execute("SELECT last FROM log_position FOR UPDATE")
+    failures: list[BaseException] = []
+
+    def append() -> None:
+        try:
+            log.append([event(1, id="lost")])
+        except BaseException as exc:
+            failures.append(exc)
+
+    appender = threading.Thread(target=append)
+    appender.start()
+    wait_until(lambda: len(waiting_for_a_lock(postgres_url)) == 1)
+    [pid] = waiting_for_a_lock(postgres_url)
+    holder.execute("SELECT pg_terminate_backend(%s)", (pid,))  # the link breaks mid-append
+    appender.join()
+    holder.rollback()
+    holder.close()
+
+    [failure] = failures
+    assert isinstance(failure, StoreUnavailable)
+    assert isinstance(failure.__cause__, psycopg.OperationalError)
+    assert log.append([event(1, id="lost")]).positions == [2]
+    assert [p for p, _ in log.read()] == [1, 2]
 
 
 def test_a_dropped_connection_is_replaced_on_the_next_call(

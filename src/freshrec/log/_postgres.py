@@ -91,7 +91,7 @@ class PostgresDatabase:
                 except BaseException:
                     self._after_error(conn)
                     raise
-                conn.execute("COMMIT")
+                self._commit(conn)
             except psycopg.Error as exc:
                 self._after_error(conn)
                 raise self._unavailable("write to", exc) from exc
@@ -115,6 +115,16 @@ class PostgresDatabase:
                 self._after_error(conn)
                 raise self._unavailable("write to", exc) from exc
         raise AssertionError("unreachable")
+
+    def _commit(self, conn: Connection) -> None:
+        try:
+            conn.execute("COMMIT")
+        except psycopg.Error as exc:
+            # The server may have committed before the link broke: say so, for the
+            # caller deciding whether to resend (events with ids are deduplicated).
+            self._after_error(conn)
+            raise StoreUnavailable(f"PostgreSQL commit to {self.where} failed, so the write "
+                                   f"may or may not be stored: {_brief(exc)}") from exc
 
     def _connection_or_unavailable(self, doing: str) -> Connection:
         try:
