@@ -94,3 +94,16 @@ class TestSQLiteCatalogStore(CatalogStoreContract):
             assert reopened.get_user("u1") == User(id="u1", properties={"k": 1})
         finally:
             reopened.close()
+
+
+class TestPostgresCatalogStore(CatalogStoreContract):
+    """On a private server (tests/_postgres.py), a new database per test."""
+
+    @pytest.fixture(autouse=True)
+    def _database(self, postgres_url: str) -> None:
+        self.url = postgres_url
+
+    def make_catalog(self, tmp_path: Path) -> CatalogStore:
+        from freshrec.catalog.postgres import PostgresCatalogStore
+
+        return PostgresCatalogStore(self.url)

@@ -308,3 +308,21 @@ class TestGroupCommitOverMemory(RecordsContract):
 class TestGroupCommitOverSQLite(RecordsContract):
     def make_log(self, tmp_path: Path) -> EventLog:
         return GroupCommitLog(SQLiteEventLog(tmp_path / "events.sqlite"))
+
+
+class TestPostgresEventLog(RecordsContract):
+    """On a private server (tests/_postgres.py), a new database per test."""
+
+    @pytest.fixture(autouse=True)
+    def _database(self, postgres_url: str) -> None:
+        self.url = postgres_url
+
+    def make_log(self, tmp_path: Path) -> EventLog:
+        from freshrec.log.postgres import PostgresEventLog
+
+        return PostgresEventLog(self.url)
+
+
+class TestGroupCommitOverPostgres(TestPostgresEventLog):
+    def make_log(self, tmp_path: Path) -> EventLog:
+        return GroupCommitLog(super().make_log(tmp_path))
