@@ -4,7 +4,7 @@ The same layout as :mod:`freshrec.catalog.sqlite`: each record's msgspec JSON ne
 its id, so the record shape can grow without a migration, and an upsert is one
 ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE``. Ids use the "C"
 collation, so "id order" is code-point order whatever the database's locale, as in
-SQLite. Connections and failures as for the event log (:mod:`freshrec.log._postgres`):
+SQLite. Connections and failures as for the event log (:mod:`freshrec._postgres`):
 one connection behind a lock, :class:`~freshrec.errors.StoreUnavailable` for every
 database error, a dropped connection replaced on the next call.
 
@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 
 import msgspec
 
-from freshrec.log._postgres import PostgresDatabase
+from freshrec._postgres import PostgresDatabase
 from freshrec.records import Item, User
 
 SCHEMA = """

@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from freshrec.log._postgres import MAX_BIGINT, Connection, PostgresDatabase
+from freshrec._postgres import MAX_BIGINT, Connection, PostgresDatabase
 from freshrec.log.base import (
     ANY_RECORD,
     DEFAULT_ITERATE_BATCH,
