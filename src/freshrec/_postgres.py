@@ -1,7 +1,6 @@
 """One PostgreSQL connection shared by threads, behind a lock; the scaled-out stores build on it.
 
-The PostgreSQL counterpart of :mod:`freshrec._sqlite` (it lives here, beside the log,
-only because the log came first; the catalog uses it too).
+The PostgreSQL counterpart of :mod:`freshrec._sqlite`, used by every PostgreSQL store.
 
 Threading model: each store owns ONE psycopg connection and serialises every use of
 it with a ``threading.Lock``, like the embedded stores: the statements are short,
