@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -233,12 +234,26 @@ class ModelRegistryContract:
             registry.register(version("m0001"))
 
 
+class DatabaseRegistryContract(ModelRegistryContract):
+    """For the backends on a SQL database (``_db``): the database itself keeps the rule."""
+
+    def test_the_database_itself_refuses_a_second_champion(self, tmp_path: Path) -> None:
+        registry: Any = self.make_registry(tmp_path)
+        registry.register(version("m0001"))
+        registry.register(version("m0002"))
+        registry.set_champion("m0001")
+        with pytest.raises(StoreUnavailable), registry._db.transaction() as conn:
+            conn.execute("UPDATE model_versions SET status = 'champion' WHERE id = 'm0002'")
+        assert [v.status for v in registry.list()] == ["candidate", "champion"]
+        registry.close()
+
+
 class TestMemoryModelRegistry(ModelRegistryContract):
     def make_registry(self, tmp_path: Path) -> ModelRegistry:
         return MemoryModelRegistry()
 
 
-class TestSQLiteModelRegistry(ModelRegistryContract):
+class TestSQLiteModelRegistry(DatabaseRegistryContract):
     def make_registry(self, tmp_path: Path) -> ModelRegistry:
         return SQLiteModelRegistry(tmp_path / "models.sqlite")
 
@@ -257,18 +272,9 @@ class TestSQLiteModelRegistry(ModelRegistryContract):
         finally:
             reopened.close()
 
-    def test_the_database_itself_refuses_a_second_champion(self, tmp_path: Path) -> None:
-        registry = SQLiteModelRegistry(tmp_path / "models.sqlite")
-        registry.register(version("m0001"))
-        registry.register(version("m0002"))
-        registry.set_champion("m0001")
-        with pytest.raises(StoreUnavailable), registry._db.transaction() as conn:
-            conn.execute("UPDATE model_versions SET status = 'champion' WHERE id = 'm0002'")
-        assert [v.status for v in registry.list()] == ["candidate", "champion"]
-        registry.close()
 
 
-class TestPostgresModelRegistry(ModelRegistryContract):
+class TestPostgresModelRegistry(DatabaseRegistryContract):
     """On a private server (tests/_postgres.py), a new database per test."""
 
     @pytest.fixture(autouse=True)
@@ -279,18 +285,6 @@ class TestPostgresModelRegistry(ModelRegistryContract):
         from freshrec.registry.postgres import PostgresModelRegistry
 
         return PostgresModelRegistry(self.url)
-
-    def test_the_database_itself_refuses_a_second_champion(self, tmp_path: Path) -> None:
-        from freshrec.registry.postgres import PostgresModelRegistry
-
-        registry = PostgresModelRegistry(self.url)
-        registry.register(version("m0001"))
-        registry.register(version("m0002"))
-        registry.set_champion("m0001")
-        with pytest.raises(StoreUnavailable), registry._db.transaction() as conn:
-            conn.execute("UPDATE model_versions SET status = 'champion' WHERE id = 'm0002'")
-        assert [v.status for v in registry.list()] == ["candidate", "champion"]
-        registry.close()
 
     def test_two_machines_promoting_at_once_always_leave_exactly_one_champion(
             self, tmp_path: Path) -> None:
