@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from _postgres import PostgresServer
 from freshrec.errors import StoreUnavailable
 from freshrec.security import KeyStore, MemoryKeyStore, SQLiteKeyStore
 
@@ -142,3 +143,42 @@ class TestSQLiteKeyStore(KeyStoreContract):
             assert info is not None and info.scopes == {"ingest"}
         finally:
             reopened.close()
+
+
+class TestPostgresKeyStore(KeyStoreContract):
+    """On a private server (tests/_postgres.py), a new database per test."""
+
+    @pytest.fixture(autouse=True)
+    def _database(self, postgres_url: str) -> None:
+        self.url = postgres_url
+
+    def make_keys(self, tmp_path: Path) -> KeyStore:
+        from freshrec.security.postgres_keys import PostgresKeyStore
+
+        return PostgresKeyStore(self.url)
+
+    def test_keys_survive_a_reopen_and_are_shared(self, tmp_path: Path) -> None:
+        first, second = self.make_keys(tmp_path), self.make_keys(tmp_path)
+        key = first.create(["ingest"], name="pipeline")
+        assert second.ensure(ENV_KEY, ["admin"]) == first.ensure(ENV_KEY, ["admin"])
+        first.close()
+        info = second.verify(key)
+        assert info is not None and info.scopes == {"ingest"}
+        second.close()
+
+
+def test_the_plaintext_key_never_reaches_the_postgres_server(
+        own_postgres_server: PostgresServer) -> None:
+    from freshrec.security.postgres_keys import PostgresKeyStore
+
+    keys = PostgresKeyStore(own_postgres_server.new_url())
+    created = keys.create(["admin"], name="ops")
+    keys.ensure(ENV_KEY, ["admin"])
+    keys.close()
+    own_postgres_server.stop()  # every table page and the WAL are on disk now
+    on_disk = b"".join(path.read_bytes() for path in own_postgres_server.data.rglob("*")
+                       if path.is_file())
+    assert hashlib.sha256(created.encode()).hexdigest().encode() in on_disk  # sanity
+    assert created.encode() not in on_disk
+    assert created[len("frk_"):].encode() not in on_disk
+    assert ENV_KEY.encode() not in on_disk

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -232,12 +234,26 @@ class ModelRegistryContract:
             registry.register(version("m0001"))
 
 
+class DatabaseRegistryContract(ModelRegistryContract):
+    """For the backends on a SQL database (``_db``): the database itself keeps the rule."""
+
+    def test_the_database_itself_refuses_a_second_champion(self, tmp_path: Path) -> None:
+        registry: Any = self.make_registry(tmp_path)
+        registry.register(version("m0001"))
+        registry.register(version("m0002"))
+        registry.set_champion("m0001")
+        with pytest.raises(StoreUnavailable), registry._db.transaction() as conn:
+            conn.execute("UPDATE model_versions SET status = 'champion' WHERE id = 'm0002'")
+        assert [v.status for v in registry.list()] == ["candidate", "champion"]
+        registry.close()
+
+
 class TestMemoryModelRegistry(ModelRegistryContract):
     def make_registry(self, tmp_path: Path) -> ModelRegistry:
         return MemoryModelRegistry()
 
 
-class TestSQLiteModelRegistry(ModelRegistryContract):
+class TestSQLiteModelRegistry(DatabaseRegistryContract):
     def make_registry(self, tmp_path: Path) -> ModelRegistry:
         return SQLiteModelRegistry(tmp_path / "models.sqlite")
 
@@ -256,15 +272,71 @@ class TestSQLiteModelRegistry(ModelRegistryContract):
         finally:
             reopened.close()
 
-    def test_the_database_itself_refuses_a_second_champion(self, tmp_path: Path) -> None:
-        registry = SQLiteModelRegistry(tmp_path / "models.sqlite")
-        registry.register(version("m0001"))
-        registry.register(version("m0002"))
-        registry.set_champion("m0001")
-        with pytest.raises(StoreUnavailable), registry._db.transaction() as conn:
-            conn.execute("UPDATE model_versions SET status = 'champion' WHERE id = 'm0002'")
-        assert [v.status for v in registry.list()] == ["candidate", "champion"]
-        registry.close()
+
+
+class TestPostgresModelRegistry(DatabaseRegistryContract):
+    """On a private server (tests/_postgres.py), a new database per test."""
+
+    @pytest.fixture(autouse=True)
+    def _database(self, postgres_url: str) -> None:
+        self.url = postgres_url
+
+    def make_registry(self, tmp_path: Path) -> ModelRegistry:
+        from freshrec.registry.postgres import PostgresModelRegistry
+
+        return PostgresModelRegistry(self.url)
+
+    def test_two_machines_promoting_at_once_always_leave_exactly_one_champion(
+            self, tmp_path: Path) -> None:
+        import psycopg
+
+        promoters = [self.make_registry(tmp_path), self.make_registry(tmp_path)]
+        ids = [f"m{n:04d}" for n in range(1, 7)]
+        for version_id in ids:
+            promoters[0].register(version(version_id))
+        rounds = 150
+        start = threading.Barrier(3)
+        done = threading.Event()
+        failures: list[BaseException] = []
+        champions_seen: list[tuple[int, int]] = []
+
+        def promote(n: int) -> None:
+            start.wait()
+            try:
+                for k in range(rounds):  # each machine its own sequence of versions
+                    promoters[n].set_champion(ids[(k + 3 * n) % len(ids)])
+            except BaseException as exc:
+                failures.append(exc)
+
+        def watch() -> None:
+            # Every snapshot in between: one champion, by column and by document alike.
+            with psycopg.connect(self.url, autocommit=True) as watcher:
+                start.wait()
+                while not done.is_set():
+                    row = watcher.execute(
+                        "SELECT count(*) FILTER (WHERE status = 'champion'), count(*) "
+                        "FILTER (WHERE convert_from(data, 'UTF8')::jsonb->>'status' "
+                        "= 'champion') FROM model_versions").fetchone()
+                    assert row is not None
+                    champions_seen.append((row[0], row[1]))
+
+        threads = [threading.Thread(target=promote, args=(n,)) for n in (0, 1)]
+        watcher = threading.Thread(target=watch)
+        for thread in (*threads, watcher):
+            thread.start()
+        for thread in threads:
+            thread.join()
+        done.set()
+        watcher.join()
+
+        assert failures == []
+        assert champions_seen and set(champions_seen) <= {(0, 0), (1, 1)}
+        assert champions_seen[-1] == (1, 1)
+        statuses = [v.status for v in promoters[0].list()]
+        assert statuses.count("champion") == 1
+        assert set(statuses) == {"champion", "retired"}
+        for registry in promoters:
+            registry.close()
 
 
 class TestArtifacts:

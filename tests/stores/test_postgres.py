@@ -1,7 +1,8 @@
 """What only the PostgreSQL stores face: appenders on several connections (as on several
 machines), and a server that goes away and comes back.
 
-The contracts themselves run in test_event_log.py and test_catalog.py. No timing
+The contracts themselves run in test_event_log.py, test_catalog.py, test_keys.py,
+test_model_registry.py and test_experiment_store.py. No timing
 assertions: where a test needs an append to be waiting, it watches the server's
 ``pg_stat_activity`` until the append's backend waits for a lock.
 """
@@ -11,13 +12,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from _postgres import PostgresServer
 from freshrec.errors import StoreUnavailable
-from freshrec.records import Event, Item
+from freshrec.records import Event, Item, User
 
 
 def event(n: int, *, id: str | None = None, user: str = "u1") -> Event:
@@ -39,6 +41,17 @@ def waiting_for_a_lock(url: str) -> list[int]:
         return [row[0] for row in watcher.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
             "AND wait_event_type = 'Lock'")]
+
+
+def assert_unavailable(call: Callable[[], object], server: PostgresServer) -> None:
+    """``call`` fails as StoreUnavailable naming the server, never the URL's password."""
+    import psycopg
+
+    with pytest.raises(StoreUnavailable) as caught:
+        call()
+    assert f"127.0.0.1:{server.port}/" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+    assert isinstance(caught.value.__cause__, psycopg.OperationalError)
 
 
 @pytest.fixture
@@ -191,8 +204,6 @@ def test_a_dropped_connection_is_replaced_on_the_next_call(
 
 def test_a_stopped_server_is_store_unavailable_until_it_returns(
         own_postgres_server: PostgresServer) -> None:
-    import psycopg
-
     from freshrec.catalog.postgres import PostgresCatalogStore
     from freshrec.log.postgres import PostgresEventLog
 
@@ -213,11 +224,7 @@ def test_a_stopped_server_is_store_unavailable_until_it_returns(
         log.list_quarantine, lambda: catalog.get_item("i1"),
         lambda: catalog.upsert_items([Item(id="i2")]), lambda: PostgresEventLog(url)]
     for call in calls:
-        with pytest.raises(StoreUnavailable) as caught:
-            call()
-        assert f"127.0.0.1:{own_postgres_server.port}/" in str(caught.value)
-        assert "s3cret" not in str(caught.value)
-        assert isinstance(caught.value.__cause__, psycopg.OperationalError)
+        assert_unavailable(call, own_postgres_server)
 
     own_postgres_server.start()
     assert log.append([event(2, id="b"), event(3, id="a")]).positions == [3, None]
@@ -232,3 +239,114 @@ def test_quarantined_text_with_nul_is_kept_readable(open_log: Callable[[], Any])
     log.quarantine([("event", '{"user": "a\x00b"}', "bad\x00reason")])
     [record] = log.list_quarantine()
     assert (record.raw, record.reason) == ('{"user": "a\ufffdb"}', "bad\ufffdreason")
+
+
+@dataclass(frozen=True)
+class StoreCase:
+    """A store to cut off: how to open it, give it data, call it, and check it afterwards."""
+
+    open: Callable[[str], Any]
+    seed: Callable[[Any], None]
+    calls: Callable[[Any], list[Callable[[], object]]]
+    check: Callable[[Any], None]
+
+
+def _keys() -> StoreCase:
+    from freshrec.security.postgres_keys import PostgresKeyStore
+
+    key = "an-operator-chosen-key-of-some-length"
+
+    def seed(keys: Any) -> None:
+        keys.ensure(key, ["admin"])
+
+    def check(keys: Any) -> None:
+        assert keys.verify(keys.create(["read"])) is not None
+        assert keys.verify(key) is not None and len(keys.list()) == 2
+
+    return StoreCase(
+        PostgresKeyStore, seed,
+        lambda keys: [lambda: keys.verify(key), keys.list, lambda: keys.create(["read"]),
+                      lambda: keys.ensure(key, ["read"]), lambda: keys.revoke("key_1")],
+        check)
+
+
+def _registry() -> StoreCase:
+    from freshrec.registry.datasets import DatasetVersion
+    from freshrec.registry.models import ModelVersion
+    from freshrec.registry.postgres import PostgresModelRegistry
+
+    data = DatasetVersion(start_position=0, end_position=1, events=1, content_hash="ab" * 32,
+                          created=0.0)
+
+    def seed(registry: Any) -> None:
+        for version_id in ("m0001", "m0002"):
+            registry.register(ModelVersion(id=version_id, created=0.0, dataset=data))
+        registry.set_champion("m0001")
+
+    def check(registry: Any) -> None:
+        registry.set_champion("m0002")
+        assert registry.champion().id == "m0002"
+        assert [v.status for v in registry.list()] == ["champion", "retired"]
+
+    return StoreCase(
+        PostgresModelRegistry, seed,
+        lambda registry: [registry.champion, registry.list, registry.next_id,
+                          lambda: registry.get("m0001"), lambda: registry.set_champion("m0002"),
+                          lambda: registry.update("m0001", notes="x")],
+        check)
+
+
+def _experiments() -> StoreCase:
+    from freshrec.experiments.postgres import PostgresExperimentStore
+    from freshrec.experiments.store import ArmSpec, Experiment, OutcomeUpdate
+
+    def seed(store: Any) -> None:
+        store.create(Experiment(id="e1", name="e1", kind="ab", status="running", started=0.0,
+                                arms=(ArmSpec("a"), ArmSpec("b", "m0002"))))
+
+    def check(store: Any) -> None:
+        store.commit(OutcomeUpdate(cursor=4))
+        assert (store.cursor(), [e.id for e in store.find()]) == (4, ["e1"])
+
+    return StoreCase(
+        PostgresExperimentStore, seed,
+        lambda store: [store.cursor, store.find, lambda: store.get("e1"),
+                       lambda: store.totals("e1"), lambda: store.pending(["u1"]),
+                       lambda: store.commit(OutcomeUpdate(cursor=3)),
+                       lambda: store.stop("e1", 1.0, None), lambda: store.erase_user("u1")],
+        check)
+
+
+@pytest.mark.parametrize("case", [_keys, _registry, _experiments],
+                         ids=["keys", "registry", "experiments"])
+def test_each_store_is_unavailable_while_the_server_is_stopped_and_works_after(
+        own_postgres_server: PostgresServer, case: Callable[[], StoreCase]) -> None:
+    chosen = case()
+    # A password in the URL (trust ignores it) must never reach a message.
+    url = own_postgres_server.new_url().replace("postgres@", "postgres:s3cret@")
+    store = chosen.open(url)
+    chosen.seed(store)
+
+    own_postgres_server.stop()
+    for call in [*chosen.calls(store), lambda: chosen.open(url)]:
+        assert_unavailable(call, own_postgres_server)
+
+    own_postgres_server.start()
+    chosen.check(store)
+    store.close()
+
+
+def test_every_store_shares_one_database(postgres_url: str) -> None:
+    """One URL for all: no two stores' tables may collide (the catalog has ``users``)."""
+    from freshrec.catalog.postgres import PostgresCatalogStore
+    from freshrec.log.postgres import PostgresEventLog
+
+    opened = [PostgresEventLog(postgres_url), PostgresCatalogStore(postgres_url)]
+    opened += [case().open(postgres_url) for case in (_keys, _registry, _experiments)]
+    for case, store in zip((_keys, _registry, _experiments), opened[2:], strict=True):
+        case().seed(store)
+    opened[1].upsert_users([User(id="u1")])
+    assert opened[1].get_user("u1") == User(id="u1")
+    assert opened[4].find()[0].id == "e1"
+    for store in opened:
+        store.close()

@@ -4,7 +4,7 @@
 it in ``<data_dir>/experiments.sqlite``, which every worker opens: the definitions
 survive restarts and every worker serves the same ones, and the outcomes (written by
 the leader only, :mod:`freshrec.experiments.outcomes`) read the same from any worker.
-A networked store (PostgreSQL) implements the same methods.
+A networked store, :mod:`freshrec.experiments.postgres`, implements the same methods.
 
 >>> store = SQLiteExperimentStore(":memory:")
 >>> store.create(Experiment(id="e1", name="n", kind="ab", status="running", started=1.0,
@@ -187,10 +187,12 @@ CREATE TABLE IF NOT EXISTS tests (
 );
 """
 
-_PER_USER = {
-    "ctr": ("clicks * 1.0 / impressions", "impressions > 0"),
-    "hit_rate": ("hits * 1.0 / outcomes", "outcomes > 0"),
-    "purchases_per_user": ("purchases * 1.0", "requests > 0"),
+# Shared with the PostgreSQL store: DOUBLE PRECISION is SQLite's REAL and PostgreSQL's
+# float8, so both backends compute the same doubles.
+PER_USER = {
+    "ctr": ("CAST(clicks AS DOUBLE PRECISION) / impressions", "impressions > 0"),
+    "hit_rate": ("CAST(hits AS DOUBLE PRECISION) / outcomes", "outcomes > 0"),
+    "purchases_per_user": ("CAST(purchases AS DOUBLE PRECISION)", "requests > 0"),
 }
 _UPSERT_COUNTS = """
 INSERT INTO users (experiment, arm, user, requests, impressions, clicks, outcomes, hits,
@@ -200,11 +202,11 @@ ON CONFLICT (experiment, arm, user) DO UPDATE SET
     clicks = clicks + excluded.clicks, outcomes = outcomes + excluded.outcomes,
     hits = hits + excluded.hits, purchases = purchases + excluded.purchases
 """
-_encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder(Experiment).decode
+encode_experiment = msgspec.json.Encoder().encode
+decode_experiment = msgspec.json.Decoder(Experiment).decode
 
 
-def _json_list(values: Iterable[Any]) -> str:
+def json_list(values: Iterable[Any]) -> str:
     return json.dumps(list(values))
 
 
@@ -219,20 +221,20 @@ class SQLiteExperimentStore:
         with self._db.transaction() as conn:
             conn.execute("INSERT INTO experiments (id, kind, status, definition) "
                          "VALUES (?, ?, ?, ?)", (experiment.id, experiment.kind,
-                                                 experiment.status, _encode(experiment)))
+                                                 experiment.status, encode_experiment(experiment)))
 
     def get(self, experiment_id: str) -> Experiment | None:
         with self._db.reading() as conn:
             row = conn.execute("SELECT definition FROM experiments WHERE id = ?",
                                (experiment_id,)).fetchone()
-        return None if row is None else _decode(row[0])
+        return None if row is None else decode_experiment(row[0])
 
     def find(self, kind: str | None = None, status: str | None = None) -> list[Experiment]:
         with self._db.reading() as conn:
             rows = conn.execute(
                 "SELECT definition FROM experiments WHERE (?1 IS NULL OR kind = ?1) "
                 "AND (?2 IS NULL OR status = ?2) ORDER BY rowid DESC", (kind, status)).fetchall()
-        return [_decode(row[0]) for row in rows]
+        return [decode_experiment(row[0]) for row in rows]
 
     def stop(self, experiment_id: str, stopped: float, winner: str | None) -> None:
         with self._db.transaction() as conn:
@@ -240,10 +242,10 @@ class SQLiteExperimentStore:
                                (experiment_id,)).fetchone()
             if row is None:
                 return
-            done = msgspec.structs.replace(_decode(row[0]), status="stopped", stopped=stopped,
-                                           winner=winner)
+            done = msgspec.structs.replace(decode_experiment(row[0]), status="stopped",
+                                           stopped=stopped, winner=winner)
             conn.execute("UPDATE experiments SET status = 'stopped', definition = ? "
-                         "WHERE id = ?", (_encode(done), experiment_id))
+                         "WHERE id = ?", (encode_experiment(done), experiment_id))
 
     # -- outcomes ------------------------------------------------------------------------
     def cursor(self) -> int:
@@ -258,7 +260,7 @@ class SQLiteExperimentStore:
         with self._db.reading() as conn:
             rows = conn.execute(
                 "SELECT experiment, arm, user, items, served, request_id FROM pending "
-                "WHERE user IN (SELECT value FROM json_each(?))", (_json_list(users),))
+                "WHERE user IN (SELECT value FROM json_each(?))", (json_list(users),))
             return {(e, a, u): Pending(tuple(json.loads(items)), served, request_id)
                     for e, a, u, items, served, request_id in rows}
 
@@ -270,7 +272,7 @@ class SQLiteExperimentStore:
         with self._db.reading() as conn:
             for experiment, arm, user in conn.execute(
                     "SELECT experiment, arm, user FROM users "
-                    "WHERE user IN (SELECT value FROM json_each(?))", (_json_list(wanted),)):
+                    "WHERE user IN (SELECT value FROM json_each(?))", (json_list(wanted),)):
                 found.setdefault(user, []).append((experiment, arm))
         return found
 
@@ -283,7 +285,7 @@ class SQLiteExperimentStore:
             rows = conn.execute(
                 "SELECT experiment, request_id, arm, items, clicked, settled, next_item "
                 "FROM lists WHERE request_id IN (SELECT value FROM json_each(?))",
-                (_json_list(requests),))
+                (json_list(requests),))
             return {(e, r): ShownList(arm, tuple(json.loads(items)), bool(clicked), settled,
                                       next_item)
                     for e, r, arm, items, clicked, settled, next_item in rows}
@@ -298,12 +300,12 @@ class SQLiteExperimentStore:
             conn.executemany(
                 "INSERT OR REPLACE INTO pending (experiment, arm, user, items, served, "
                 "request_id) VALUES (?, ?, ?, ?, ?, ?)",
-                [(*key, _json_list(value.items), value.served, value.request_id)
+                [(*key, json_list(value.items), value.served, value.request_id)
                  for key, value in update.pending.items() if value is not None])
             conn.executemany(
                 "INSERT OR IGNORE INTO lists (experiment, request_id, arm, user, items, served) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                [(e, r, a, u, _json_list(items), served)
+                [(e, r, a, u, json_list(items), served)
                  for e, r, a, u, items, served in update.lists])
             conn.executemany("UPDATE lists SET clicked = 1 WHERE experiment = ? AND "
                              "request_id = ?", sorted(update.clicked))
@@ -327,11 +329,11 @@ class SQLiteExperimentStore:
                 for arm, users, *counts in rows}
 
     def per_user(self, experiment_id: str, metric: str) -> dict[str, tuple[int, float, float]]:
-        value, where = _PER_USER[metric]
+        value, where = PER_USER[metric]
         with self._db.reading() as conn:
             rows = conn.execute(
                 f"SELECT arm, count(*), sum(v), sum(v * v) FROM (SELECT arm, {value} AS v "
-                f"FROM users WHERE experiment = ? AND {where}) GROUP BY arm",
+                f"FROM users WHERE experiment = ? AND {where}) AS per_user GROUP BY arm",
                 (experiment_id,)).fetchall()
         return {arm: (int(n), float(total or 0.0), float(squares or 0.0))
                 for arm, n, total, squares in rows}

@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from freshrec._postgres import MAX_BIGINT, Connection, PostgresDatabase
+from freshrec._postgres import Connection, PostgresDatabase, bound, columns
 from freshrec.log.base import (
     ANY_RECORD,
     DEFAULT_ITERATE_BATCH,
@@ -160,15 +160,15 @@ class PostgresEventLog:
                              None if event.value is None else float(event.value),
                              float(event.timestamp), event.session, event.request_id))
             if rows:
-                conn.execute(_INSERT, _columns(rows, 9))
+                conn.execute(_INSERT, columns(rows, 9))
             if others:
-                conn.execute(_INSERT_RECORDS, _columns(others, 5))
+                conn.execute(_INSERT_RECORDS, columns(others, 5))
             if last != first:
                 conn.execute("UPDATE log_position SET last = %s", (last,))
         return AppendResult.of(positions)
 
     def read(self, after: int = 0, limit: int | None = None) -> list[tuple[int, Event]]:
-        rows = self._db.fetch(_READ, (after, _bound(limit)))
+        rows = self._db.fetch(_READ, (after, bound(limit)))
         return [(position, _event(*row)) for position, *row in rows]
 
     def iterate(
@@ -178,7 +178,7 @@ class PostgresEventLog:
 
     def read_records(self, after: int = 0,
                      limit: int | None = None) -> list[tuple[int, LogRecord]]:
-        rows = self._db.fetch(_READ_RECORDS, {"after": after, "limit": _bound(limit)})
+        rows = self._db.fetch(_READ_RECORDS, {"after": after, "limit": bound(limit)})
         return [(position, _event(*fields) if kind is None else _decode_record(kind, payload))
                 for position, *fields, kind, payload in rows]
 
@@ -217,7 +217,7 @@ class PostgresEventLog:
             conn.execute(
                 "INSERT INTO quarantine (kind, raw, reason, created) "
                 "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[])",
-                _columns(rows, 4))
+                columns(rows, 4))
 
     def list_quarantine(self, limit: int = 100, offset: int = 0,
                         where: QuarantineFilter = ANY_RECORD) -> list[QuarantinedRecord]:
@@ -225,7 +225,7 @@ class PostgresEventLog:
         rows = self._db.fetch(
             f"SELECT id, kind, raw, reason, created FROM quarantine {condition} "
             "ORDER BY id DESC LIMIT %s OFFSET %s",
-            (*params, _bound(limit), _bound(offset)))
+            (*params, bound(limit), bound(offset)))
         return [QuarantinedRecord(*row) for row in rows]
 
     def quarantine_count(self, where: QuarantineFilter = ANY_RECORD) -> int:
@@ -243,7 +243,7 @@ class PostgresEventLog:
     def user_events(self, user: str, limit: int) -> list[tuple[int, Event]]:
         rows = self._db.fetch(
             f'SELECT {_EVENT_COLUMNS} FROM events WHERE "user" = %s '
-            "ORDER BY position DESC LIMIT %s", (user, _bound(limit)))
+            "ORDER BY position DESC LIMIT %s", (user, bound(limit)))
         return [(position, _event(*row)) for position, *row in rows]
 
     def item_activity(self, item: str, bucket_s: float, since: float
@@ -270,18 +270,6 @@ def _stored_ids(conn: Connection, ids: list[str]) -> set[str]:
     if not ids:
         return set()
     return {row[0] for row in conn.execute(_STORED_IDS, (ids,))}
-
-
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows turned into one list per column, the arrays ``unnest`` takes apart again."""
-    columns = [list(column) for column in zip(*rows, strict=True)]
-    assert len(columns) == width, "one array per placeholder"
-    return columns
-
-
-def _bound(limit: int | None) -> int | None:
-    """A caller's limit or offset as PostgreSQL takes it (``None``: no limit)."""
-    return None if limit is None else min(max(limit, 0), MAX_BIGINT)
 
 
 def _text(text: str) -> str:
