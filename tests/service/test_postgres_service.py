@@ -11,6 +11,7 @@ no server at all.
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -156,6 +157,31 @@ def test_a_database_that_goes_away_costs_ingest_a_503_until_it_is_back(
     logs = server.logs()
     assert PASSWORD not in logs
     assert "the learner could not read the log" in logs and "Traceback" not in logs
+
+
+def test_a_worker_restarted_while_the_database_is_down_comes_back_with_it(
+        tmp_path: Path, own_postgres_server: PostgresServer) -> None:
+    server = Server(tmp_path, database_env(own_postgres_server.new_url(), **NO_TRAINING),
+                    workers=2)
+    server.start()
+    try:
+        victim = server.wait_workers()[0]
+        own_postgres_server.stop()
+        os.kill(victim["pid"], signal.SIGKILL)
+        wait_for(lambda: "worker 0 cannot start" in server.logs(),
+                 message="the restarted worker refusing to start without its database")
+        with server.worker(1) as other:  # the other worker answers meanwhile
+            assert other.get("/v1/trending").status_code == 200
+        own_postgres_server.start()
+        wait_for(lambda: all(w["pid"] not in (0, victim["pid"]) for w in server.wait_workers()
+                             if w["worker"] == 0), message="worker 0 serving again")
+        with server.worker(0) as restarted:
+            event = {"id": "pg-worker-back", "user": "u", "item": "i", "type": "view"}
+            assert ingest(restarted, [event])["accepted"] == 1
+    finally:
+        assert server.stop() == 0
+    logs = server.logs()
+    assert PASSWORD not in logs and "Traceback" not in logs, server.log_tail()
 
 
 def refused(server: Server) -> tuple[int, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import uvicorn
 
+from freshrec.errors import StoreUnavailable
 from freshrec.service.app import create_app
 from freshrec.service.cluster import Cluster, socket_path
 from freshrec.service.runtime import Runtime
@@ -51,8 +53,13 @@ def main(argv: list[str] | None = None) -> None:
     shared = socket.socket(fileno=args.fd)
     settings = Settings.from_env(data_dir=args.data_dir, host=shared.getsockname()[0],
                                  port=shared.getsockname()[1])
+    try:
+        stores = open_stores(args.data_dir, database_url)
+    except StoreUnavailable as error:  # the database went away since the supervisor's check
+        logging.getLogger("freshrec").error("worker %d cannot start: %s", args.index, error)
+        sys.exit(1)  # the supervisor starts it again, after a back-off
     cluster = Cluster(args.data_dir, args.index, args.workers, token)
-    runtime = Runtime(settings, open_stores(args.data_dir, database_url), cluster=cluster)
+    runtime = Runtime(settings, stores, cluster=cluster)
     uvicorn.Server(uvicorn_config(create_app(runtime), args.log_level)).run(
         sockets=[shared, _own_socket(socket_path(args.data_dir, args.index))])
 
