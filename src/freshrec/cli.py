@@ -92,7 +92,8 @@ def serve(
         envvar="FRESHREC_WORKERS", min=0, max=64)] = 0,
     database_url: Annotated[str | None, typer.Option(
         help="postgresql://user:password@host/db: keep the event log and the catalog in "
-             "this PostgreSQL database (the rest stays in DATA_DIR).",
+             "this PostgreSQL database (the rest stays in DATA_DIR). With a password, "
+             "prefer the environment variable: any user can see arguments in ps.",
         envvar="FRESHREC_DATABASE_URL")] = None,
 ) -> None:
     """Run the HTTP service with embedded storage (SQLite and local files) in DATA_DIR,

@@ -19,9 +19,7 @@ from pathlib import Path
 import msgspec
 
 from _postgres import PostgresServer, free_port
-from freshrec.catalog.postgres import PostgresCatalogStore
 from freshrec.data.synthetic import generate_shop
-from freshrec.log.postgres import PostgresEventLog
 from freshrec.records import Event
 
 from ._server import Server, ingest, recommended, wait_for
@@ -42,6 +40,8 @@ def database_env(url: str, **more: str) -> dict[str, str]:
 
 
 def stored_events(url: str) -> list[Event]:
+    from freshrec.log.postgres import PostgresEventLog  # psycopg: checked by the fixtures
+
     log = PostgresEventLog(url)
     try:
         return [event for _, event in log.iterate(after=0)]
@@ -50,6 +50,8 @@ def stored_events(url: str) -> list[Event]:
 
 
 def stored_item_ids(url: str) -> set[str]:
+    from freshrec.catalog.postgres import PostgresCatalogStore
+
     catalog = PostgresCatalogStore(url)
     try:
         return {item.id for item in catalog.iter_items()}
