@@ -6,6 +6,9 @@ tests green; with ``CI=true`` they fail instead, so CI cannot pass by silently
 testing nothing. Tests marked ``@pytest.mark.seq`` need torch (the ``seq`` extra),
 tests marked ``@pytest.mark.browser`` need Playwright and a Chromium (Debian's, at
 ``FRESHREC_CHROMIUM`` or /usr/bin/chromium); both are treated the same way.
+
+The PostgreSQL fixtures (a private server started from the installed binaries, see
+tests/_postgres.py) are here, for the stores' tests and the service's alike.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from _postgres import PostgresServer, require_postgres
 from freshrec.data import shared_data_dir
 
 CHROMIUM = Path(os.environ.get("FRESHREC_CHROMIUM", "/usr/bin/chromium"))
@@ -70,3 +74,26 @@ def chromium() -> Iterator[Any]:
                                              args=["--no-sandbox", "--headless=new"])
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL server for the session; skips without PostgreSQL (fails
+    under CI)."""
+    server = PostgresServer(require_postgres())
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A new, empty database for one test."""
+    return postgres_server.new_url()
+
+
+@pytest.fixture
+def own_postgres_server() -> Iterator[PostgresServer]:
+    """A server of the test's own, for a test that stops it."""
+    server = PostgresServer(require_postgres())
+    yield server
+    server.destroy()

@@ -23,6 +23,7 @@ and the caller (a client resending ids, which the log deduplicates) decides.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -215,7 +216,22 @@ def describe(url: str) -> str:
     return f"{host}:{options.get('port') or 5432}/{options.get('dbname') or ''}"
 
 
+def mask_password(text: str) -> str:
+    """``text`` with every password of a URL or a ``password=`` option in it masked.
+
+    libpq quotes the part of a URL it could not parse in its message, password and all.
+
+    >>> mask_password('missing "=" after "mysql://app:secret@db/f" in connection info')
+    'missing "=" after "mysql://app:***@db/f" in connection info'
+    >>> mask_password("host=db password=secret dbname=f")
+    'host=db password=*** dbname=f'
+    """
+    text = re.sub(r"(://[^:/@\s\"']*:)[^@\s\"']*@", r"\1***@", text)
+    return re.sub(r"(password\s*=\s*)('[^']*'|[^\s\"']+)", r"\1***", text)
+
+
 def _brief(exc: psycopg.Error) -> str:
-    """The error's first line (libpq adds hints and blank lines after it)."""
+    """The error's first line (libpq adds hints and blank lines after it), without a
+    password."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return mask_password(text.splitlines()[0]) if text else type(exc).__name__

@@ -90,15 +90,21 @@ def serve(
     workers: Annotated[int, typer.Option(
         help="Serving processes on the port, each a full replica (0: one per CPU).",
         envvar="FRESHREC_WORKERS", min=0, max=64)] = 0,
+    database_url: Annotated[str | None, typer.Option(
+        help="postgresql://user:password@host/db: keep the event log and the catalog in "
+             "this PostgreSQL database (the rest stays in DATA_DIR). With a password, "
+             "prefer the environment variable: any user can see arguments in ps.",
+        envvar="FRESHREC_DATABASE_URL")] = None,
 ) -> None:
-    """Run the HTTP service with embedded storage (SQLite and local files) in DATA_DIR."""
+    """Run the HTTP service with embedded storage (SQLite and local files) in DATA_DIR,
+    or with the event log and the catalog in PostgreSQL (--database-url)."""
     from freshrec.errors import StoreUnavailable
     from freshrec.service.data_lock import DataDirLocked
     from freshrec.service.server import default_workers, run_server
 
     try:
         run_server(data_dir=data_dir, host=host, port=port, log_level=log_level,
-                   workers=workers or default_workers())
+                   workers=workers or default_workers(), database_url=database_url or None)
     except (DataDirLocked, StoreUnavailable) as error:  # a person must act: no traceback
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from None

@@ -56,6 +56,8 @@ class Server:
                     # Quick background rounds so polls for background work end soon.
                     "FRESHREC_SETTLE_INTERVAL_S": "0.1", **(env or {})}
         self.env.pop("FRESHREC_DATA_DIR", None)
+        if "FRESHREC_DATABASE_URL" not in (env or {}):  # the machine's own: not for tests
+            self.env.pop("FRESHREC_DATABASE_URL", None)
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
 

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from freshrec.errors import StoreUnavailable
 from freshrec.log.base import EventLog, LogRecord
 
 log = logging.getLogger("freshrec")
@@ -101,7 +102,10 @@ class LogFollower:
                 self.last_error = None
             except Exception as error:  # the learner must outlive a failing store
                 self.last_error = f"{type(error).__name__}: {error}"
-                log.exception("the learner could not apply the log")
+                if isinstance(error, StoreUnavailable):  # a store down: said, not dumped
+                    log.error("the learner could not read the log: %s", error)
+                else:
+                    log.exception("the learner could not apply the log")
                 self._stopped.wait(FAILURE_BACKOFF_S)
                 continue
             self._wakeup.wait(self.poll_s)

@@ -103,12 +103,14 @@ class ModelLifecycle:
                  base_config: EngineConfig, install: Callable[[Engine, int, str], None],
                  settings: LifecycleSettings | None = None, *,
                  data_dir: Path | None = None, log: EventLog | None = None,
-                 catalog: CatalogStore | None = None) -> None:
+                 catalog: CatalogStore | None = None, database_url: str | None = None) -> None:
         """With ``data_dir`` trainings run in a child process over the embedded stores
-        there; otherwise in a thread over ``log`` and ``catalog``."""
+        there (the log and the catalog in the database at ``database_url`` if given);
+        otherwise in a thread over ``log`` and ``catalog``."""
         if data_dir is None and (log is None or catalog is None):
             raise ValueError("give data_dir, or log and catalog")
         self.data_dir = data_dir
+        self.database_url = database_url
         self.log = log
         self.catalog = catalog
         self.registry = registry
@@ -157,7 +159,8 @@ class ModelLifecycle:
             holdout = min(holdout, unseen)
         version_id = self.registry.next_id()
         job = CandidateJob(
-            data_dir=str(self.data_dir or ""), version_id=version_id, end_position=end_position,
+            data_dir=str(self.data_dir or ""), database_url=self.database_url or "",
+            version_id=version_id, end_position=end_position,
             holdout_events=holdout, params=params, base_config=config_as_dict(self.base_config),
             champion_artifact=msgspec.to_builtins(champion_ref) if champion_ref else None,
             champion_position=champion_position,

@@ -68,15 +68,27 @@ class CandidateJob:
     tolerance: float = 0.02
     max_holdout_requests: int = 3000
     niceness: int = 10
+    database_url: str = ""
+    """Where the log and the catalog are, if not in ``data_dir`` (scaled stores)."""
 
 
 def run_candidate_job(job: CandidateJob) -> dict[str, Any]:
-    """The child-process entry point: open the embedded stores read-only and train."""
+    """The child-process entry point: open the stores (the embedded ones read-only) and
+    train."""
     if job.niceness:
         os.nice(job.niceness)
     root = Path(job.data_dir)
-    log = SQLiteEventLog(root / "events.sqlite")
-    catalog = SQLiteCatalogStore(root / "catalog.sqlite")
+    log: EventLog
+    catalog: CatalogStore
+    if job.database_url:
+        from freshrec.catalog.postgres import PostgresCatalogStore
+        from freshrec.log.postgres import PostgresEventLog
+
+        log = PostgresEventLog(job.database_url)
+        catalog = PostgresCatalogStore(job.database_url)
+    else:
+        log = SQLiteEventLog(root / "events.sqlite")
+        catalog = SQLiteCatalogStore(root / "catalog.sqlite")
     try:
         return train_candidate(job, log, catalog, LocalSnapshotStore(root / "models"))
     finally:

@@ -95,6 +95,8 @@ class Stores:
     experiments: ExperimentStore = field(
         default_factory=lambda: SQLiteExperimentStore(":memory:"))
     """A/B experiments and shadow models, and their outcomes."""
+    database_url: str | None = None
+    """Set for scaled stores: where a training process opens the log and the catalog."""
 
     @classmethod
     def embedded(cls, data_dir: Path) -> Stores:
@@ -109,6 +111,35 @@ class Stores:
             artifacts=LocalSnapshotStore(data_dir / "models"),
             data_dir=data_dir,
             experiments=SQLiteExperimentStore(data_dir / "experiments.sqlite"),
+        )
+
+    @classmethod
+    def scaled(cls, data_dir: Path, database_url: str) -> Stores:
+        """The event log and the catalog in the PostgreSQL database at ``database_url``;
+        keys, the model registry, snapshots, artifacts and experiments as embedded."""
+        try:
+            from freshrec.catalog.postgres import PostgresCatalogStore
+            from freshrec.log.postgres import PostgresEventLog
+        except ImportError as error:  # psycopg is the optional "postgres" extra
+            raise StoreUnavailable(f"a PostgreSQL database needs psycopg ({error}); "
+                                   "pip install 'freshrec[postgres]'") from None
+        events = PostgresEventLog(database_url)  # first: a bad URL fails before any file
+        try:
+            catalog = PostgresCatalogStore(database_url)
+        except BaseException:
+            events.close()
+            raise
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(
+            events=GroupCommitLog(events),
+            catalog=catalog,
+            keys=SQLiteKeyStore(data_dir / "keys.sqlite"),
+            snapshots=LocalSnapshotStore(data_dir / "snapshots"),
+            registry=SQLiteModelRegistry(data_dir / "registry.sqlite"),
+            artifacts=LocalSnapshotStore(data_dir / "models"),
+            data_dir=data_dir,
+            experiments=SQLiteExperimentStore(data_dir / "experiments.sqlite"),
+            database_url=database_url,
         )
 
     def close(self) -> None:
@@ -177,6 +208,7 @@ class Runtime:
                               niceness=settings.training_niceness,
                               keep_refused_artifacts=settings.keep_refused_artifacts),
             data_dir=stores.data_dir if isolated else None,
+            database_url=stores.database_url,
             log=stores.events, catalog=stores.catalog)
         self.experiments = ExperimentService(self)
 

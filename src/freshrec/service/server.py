@@ -1,4 +1,9 @@
-"""Running the service under uvicorn with embedded stores: one process, or N workers."""
+"""Running the service under uvicorn: one process, or N workers.
+
+The stores are chosen here (:func:`open_stores`), once per serving process: all
+embedded under the data directory, or with ``--database-url`` the event log and the
+catalog in PostgreSQL and the rest still embedded.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,42 @@ import uvicorn
 from threadpoolctl import threadpool_limits
 
 from freshrec._sqlite import check_integrity
+from freshrec.errors import StoreUnavailable
 from freshrec.service.app import create_app
 from freshrec.service.data_lock import DataDirLock
 from freshrec.service.runtime import Runtime, Stores
 from freshrec.service.settings import Settings
+
+log = logging.getLogger("freshrec")
+DATABASE_URL_ENV = "FRESHREC_DATABASE_URL"
+"""How the supervisor hands the URL to its workers: an argument would show the
+password to anyone running ``ps``."""
+DATABASE_MARK = "database.txt"
+"""In a data directory whose event log is in PostgreSQL: its snapshots and models index
+that log's positions, so it must not be served with an embedded log, nor the reverse."""
+
+
+def open_stores(data_dir: Path, database_url: str | None) -> Stores:
+    """The stores of one serving process: embedded, or scaled with ``database_url``.
+
+    Refuses (StoreUnavailable) a data directory that was used with the other kind of
+    event log, and a database it cannot reach.
+    """
+    mark = data_dir / DATABASE_MARK
+    if not database_url:
+        if mark.exists():
+            raise StoreUnavailable(f"{data_dir} was served with the event log in PostgreSQL "
+                                   f"({mark.read_text().strip()}): give --database-url")
+        return Stores.embedded(data_dir)
+    if (data_dir / "events.sqlite").exists():
+        raise StoreUnavailable(f"{data_dir} holds an embedded event log, which its snapshots "
+                               "index: use another --data-dir with --database-url")
+    stores = Stores.scaled(data_dir, database_url)
+    from freshrec._postgres import describe  # psycopg is there: the stores opened
+
+    if not mark.exists():
+        mark.write_text(f"{describe(database_url)}\n")
+    return stores
 
 
 def build_app(settings: Settings):  # type: ignore[no-untyped-def]
@@ -31,9 +68,10 @@ def default_workers() -> int:
 
 
 def run_server(data_dir: Path, host: str, port: int, log_level: str = "info",
-               workers: int = 1) -> None:
+               workers: int = 1, database_url: str | None = None) -> None:
     """Serve until SIGTERM/SIGINT. Refuses to start (DataDirLocked, StoreUnavailable)
-    while another server holds ``data_dir`` or one of its SQLite files is damaged.
+    while another server holds ``data_dir``, one of its SQLite files is damaged, or
+    the database at ``database_url`` cannot be opened.
 
     With ``workers`` > 1 this process supervises that many serving processes on one
     port (:mod:`freshrec.service.supervisor`); with 1 it serves itself.
@@ -46,9 +84,9 @@ def run_server(data_dir: Path, host: str, port: int, log_level: str = "info",
             from freshrec.service.supervisor import Supervisor
 
             configure_process(log_level)
-            Supervisor(data_dir, host, port, workers, log_level, lock).run()
+            Supervisor(data_dir, host, port, workers, log_level, lock, database_url).run()
         else:
-            _serve(data_dir, host, port, log_level)
+            _serve(data_dir, host, port, log_level, database_url)
 
 
 def exit_zero(*_: object) -> None:
@@ -81,8 +119,14 @@ def uvicorn_config(app: object, log_level: str, **bind: object) -> uvicorn.Confi
                           timeout_graceful_shutdown=10, **bind)  # type: ignore[arg-type]
 
 
-def _serve(data_dir: Path, host: str, port: int, log_level: str) -> None:
+def _serve(data_dir: Path, host: str, port: int, log_level: str,
+           database_url: str | None) -> None:
     settings = Settings.from_env(data_dir=data_dir, host=host, port=port)
     configure_process(log_level)
-    app = build_app(settings)
+    stores = open_stores(data_dir, database_url)
+    if stores.database_url:
+        from freshrec._postgres import describe
+
+        log.info("event log and catalog in PostgreSQL at %s", describe(stores.database_url))
+    app = create_app(Runtime(settings, stores))
     uvicorn.Server(uvicorn_config(app, log_level, host=host, port=port)).run()

@@ -1,10 +1,12 @@
 """``freshrec serve --workers N``: N serving processes on one port, kept running.
 
 The supervisor holds the data directory's lock, prepares the stores once (schemas,
-WAL mode) so that N processes never race to create them, binds the port, and starts
-the workers (:mod:`freshrec.service.worker`), passing each the listening socket and
-the locked descriptor. The kernel hands each new connection to whichever worker
-accepts first. A worker that dies is started again; it recovers from the newest
+WAL mode; with ``--database-url`` the PostgreSQL tables too, and a bad URL or an
+unreachable server ends the start here) so that N processes never race to create
+them, binds the port, and starts the workers (:mod:`freshrec.service.worker`),
+passing each the listening socket and the locked descriptor (and the database URL in
+its environment). The kernel hands each new connection to whichever worker accepts
+first. A worker that dies is started again; it recovers from the newest
 snapshot and the log like any restart, and meanwhile the others answer. SIGTERM or
 SIGINT stops every worker gracefully and ends with exit code 0.
 """
@@ -26,7 +28,7 @@ from pathlib import Path
 from freshrec.service.cluster import POSITIONS_FILE, run_dir
 from freshrec.service.data_lock import DataDirLock
 from freshrec.service.positions import MAX_WORKERS, SharedPositions
-from freshrec.service.runtime import Stores
+from freshrec.service.server import DATABASE_URL_ENV, open_stores
 from freshrec.service.worker import TOKEN_ENV
 
 log = logging.getLogger("freshrec")
@@ -40,7 +42,7 @@ STOP_WAIT_S = 30.0
 
 class Supervisor:
     def __init__(self, data_dir: Path, host: str, port: int, workers: int, log_level: str,
-                 lock: DataDirLock) -> None:
+                 lock: DataDirLock, database_url: str | None = None) -> None:
         if not 1 <= workers <= MAX_WORKERS:
             raise ValueError(f"--workers must be between 1 and {MAX_WORKERS}")
         self.data_dir = data_dir
@@ -49,6 +51,7 @@ class Supervisor:
         self.count = workers
         self.log_level = log_level
         self.lock = lock
+        self.database_url = database_url
         self._token = secrets.token_urlsafe(32)
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
         self._started: dict[int, float] = {}
@@ -56,7 +59,8 @@ class Supervisor:
         self._stopping = threading.Event()
 
     def run(self) -> None:
-        Stores.embedded(self.data_dir).close()  # schemas and WAL mode, once, before N opens
+        # Schemas and WAL mode, once, before N opens; every worker opens its own.
+        open_stores(self.data_dir, self.database_url).close()
         shared = run_dir(self.data_dir)
         shutil.rmtree(shared, ignore_errors=True)  # what it held belongs to ended processes
         shared.mkdir(mode=0o700)
@@ -67,6 +71,10 @@ class Supervisor:
             signal.signal(sig, lambda *_: self._stopping.set())
         log.info("freshrec serving on http://%s:%d with %d workers (pid %d)",
                  self.host, self.port, self.count, os.getpid())
+        if self.database_url:
+            from freshrec._postgres import describe
+
+            log.info("event log and catalog in PostgreSQL at %s", describe(self.database_url))
         try:
             for index in range(self.count):
                 self._start(index, listener)
@@ -84,9 +92,12 @@ class Supervisor:
                    "--data-dir", str(self.data_dir), "--index", str(index),
                    "--workers", str(self.count), "--fd", str(listener.fileno()),
                    "--parent", str(os.getpid()), "--log-level", self.log_level]
+        env = {**os.environ, TOKEN_ENV: self._token}
+        env.pop(DATABASE_URL_ENV, None)
+        if self.database_url:
+            env[DATABASE_URL_ENV] = self.database_url
         self._processes[index] = subprocess.Popen(
-            command, pass_fds=(listener.fileno(), self.lock.fileno()),
-            env={**os.environ, TOKEN_ENV: self._token})
+            command, pass_fds=(listener.fileno(), self.lock.fileno()), env=env)
         self._started[index] = time.monotonic()
 
     def _restart_dead(self, listener: socket.socket) -> None:

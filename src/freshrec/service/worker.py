@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -18,10 +19,17 @@ from pathlib import Path
 
 import uvicorn
 
+from freshrec.errors import StoreUnavailable
 from freshrec.service.app import create_app
 from freshrec.service.cluster import Cluster, socket_path
-from freshrec.service.runtime import Runtime, Stores
-from freshrec.service.server import configure_process, exit_zero, uvicorn_config
+from freshrec.service.runtime import Runtime
+from freshrec.service.server import (
+    DATABASE_URL_ENV,
+    configure_process,
+    exit_zero,
+    open_stores,
+    uvicorn_config,
+)
 from freshrec.service.settings import Settings
 
 TOKEN_ENV = "FRESHREC_INTERNAL_TOKEN"
@@ -40,12 +48,18 @@ def main(argv: list[str] | None = None) -> None:
     _end_with(args.parent)
     signal.signal(signal.SIGTERM, exit_zero)
     token = os.environ.pop(TOKEN_ENV)  # not for the training processes this one starts
+    database_url = os.environ.pop(DATABASE_URL_ENV, None)  # they get it in their job
     configure_process(args.log_level)
     shared = socket.socket(fileno=args.fd)
     settings = Settings.from_env(data_dir=args.data_dir, host=shared.getsockname()[0],
                                  port=shared.getsockname()[1])
+    try:
+        stores = open_stores(args.data_dir, database_url)
+    except StoreUnavailable as error:  # the database went away since the supervisor's check
+        logging.getLogger("freshrec").error("worker %d cannot start: %s", args.index, error)
+        sys.exit(1)  # the supervisor starts it again, after a back-off
     cluster = Cluster(args.data_dir, args.index, args.workers, token)
-    runtime = Runtime(settings, Stores.embedded(args.data_dir), cluster=cluster)
+    runtime = Runtime(settings, stores, cluster=cluster)
     uvicorn.Server(uvicorn_config(create_app(runtime), args.log_level)).run(
         sockets=[shared, _own_socket(socket_path(args.data_dir, args.index))])
 
