@@ -267,6 +267,48 @@ class TestPostgresSnapshotStore(SnapshotStoreContract):
             store.load(info)
         store.close()
 
+    def test_every_chunk_gone_is_a_missing_payload(self, tmp_path: Path) -> None:
+        store = self.make_store(tmp_path)
+        info = store.save("engine", b"model bytes", {})
+        self.remove_payload(store, info)
+        with pytest.raises(CorruptSnapshot, match="missing chunks: 0 of its 1 are stored"):
+            store.load(info)
+
+    def test_two_machines_saving_at_once_get_distinct_ids_in_order(
+            self, tmp_path: Path) -> None:
+        import threading
+
+        from freshrec.registry.postgres_snapshots import PostgresSnapshotStore
+
+        machines = [PostgresSnapshotStore(self.url, namespace="state", chunk_bytes=100)
+                    for _ in range(2)]
+        start = threading.Barrier(2)
+        saved: list[list[SnapshotInfo]] = [[], []]
+        payloads: dict[str, bytes] = {}
+
+        def save_many(machine: int) -> None:
+            start.wait()
+            for n in range(40):
+                payload = f"machine {machine} save {n}".encode() * 20
+                saved[machine].append(machines[machine].save("engine", payload, {}))
+                payloads[saved[machine][-1].id] = payload
+
+        threads = [threading.Thread(target=save_many, args=(m,)) for m in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        listed = machines[0].list()
+        assert [info.id for info in listed] == [f"{n:010d}-engine" for n in range(1, 81)]
+        assert sorted(listed, key=lambda info: info.id) == sorted(
+            saved[0] + saved[1], key=lambda info: info.id)
+        for machine in (0, 1):  # each machine's own saves in its order
+            assert [info.id for info in saved[machine]] == sorted(
+                info.id for info in saved[machine])
+        assert {info.id: machines[1].load(info) for info in listed} == payloads
+        for machine in machines:
+            machine.close()
+
     def test_namespaces_do_not_see_each_other(self, tmp_path: Path) -> None:
         from freshrec.registry.postgres_snapshots import PostgresSnapshotStore
 

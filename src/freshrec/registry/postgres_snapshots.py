@@ -144,8 +144,9 @@ class PostgresSnapshotStore:
         if not rows:
             raise CorruptSnapshot(f"snapshot {info.id} is missing")
         key, count = rows[0][0], rows[0][1]
-        if [row[2] for row in rows] != list(range(count)):
-            raise CorruptSnapshot(f"snapshot {info.id} is missing chunks: {len(rows)} "
+        stored = [row[2] for row in rows if row[2] is not None]  # None: the join found none
+        if stored != list(range(count)):
+            raise CorruptSnapshot(f"snapshot {info.id} is missing chunks: {len(stored)} "
                                   f"of its {count} are stored")
         buffer = io.BytesIO()
         for n in range(count):
