@@ -40,6 +40,7 @@ import builtins
 import dataclasses
 import io
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -121,7 +122,8 @@ class PostgresSnapshotStore:
             seq = 1 + _one(conn.execute(
                 "SELECT coalesce(max(seq), 0) FROM snapshots WHERE namespace = %s",
                 (self.namespace,)).fetchall())
-            info = dataclasses.replace(draft, id=f"{seq:010d}-{name}")
+            # Stamped now, so ``created`` rises with the sequence as in the local store.
+            info = dataclasses.replace(draft, id=f"{seq:010d}-{name}", created=time.time())
             conn.execute(
                 "INSERT INTO snapshots (key, namespace, seq, id, name, sha256, size, created, "
                 "metadata, chunks) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
