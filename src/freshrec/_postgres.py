@@ -65,13 +65,15 @@ class PostgresDatabase:
                 raise StoreUnavailable(f"cannot open PostgreSQL database {self.where}: "
                                        f"{_brief(exc)}") from exc
 
-    def fetch(self, query: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Row]:
-        """Run one read statement; its rows."""
+    def fetch(self, query: str, params: Sequence[Any] | Mapping[str, Any] = (), *,
+              binary: bool = False) -> list[Row]:
+        """Run one read statement; its rows (``binary``: sent so, e.g. a large ``bytea``
+        unescaped, not as hex text twice its size)."""
         with self._lock:
             for attempt in (1, 2):
                 conn = self._connection_or_unavailable("read from")
                 try:
-                    return conn.execute(query, params).fetchall()
+                    return conn.execute(query, params, binary=binary).fetchall()
                 except psycopg.Error as exc:
                     if attempt == 1 and conn.broken:
                         self._drop()  # the server dropped it while idle: once more, anew

@@ -2,7 +2,7 @@
 machines), and a server that goes away and comes back.
 
 The contracts themselves run in test_event_log.py, test_catalog.py, test_keys.py,
-test_model_registry.py and test_experiment_store.py. No timing
+test_model_registry.py, test_experiment_store.py and test_snapshots.py. No timing
 assertions: where a test needs an append to be waiting, it watches the server's
 ``pg_stat_activity`` until the append's backend waits for a lock.
 """
@@ -317,8 +317,36 @@ def _experiments() -> StoreCase:
         check)
 
 
-@pytest.mark.parametrize("case", [_keys, _registry, _experiments],
-                         ids=["keys", "registry", "experiments"])
+def _snapshots() -> StoreCase:
+    from freshrec.registry.postgres_snapshots import PostgresSnapshotStore
+
+    payload = bytes(range(256)) * 40  # several chunks
+    seeded: list[Any] = []
+
+    def open_store(url: str) -> Any:
+        return PostgresSnapshotStore(url, namespace="artifacts", chunk_bytes=1000)
+
+    def seed(store: Any) -> None:
+        seeded.append(store.save("model", payload, {"log_position": 5}))
+
+    def check(store: Any) -> None:
+        [first] = seeded
+        assert store.latest() == first
+        second = store.save("model", payload[::-1], {})
+        assert [info.id for info in store.list()] == [first.id, second.id]
+        assert (store.load(first), store.load(second)) == (payload, payload[::-1])
+        assert store.prune(keep=1) == 1 and store.list() == [second]
+
+    return StoreCase(
+        open_store, seed,
+        lambda store: [lambda: store.save("model", payload, {}), store.latest, store.list,
+                       lambda: store.load(seeded[0]), lambda: store.prune(keep=0),
+                       lambda: store.delete("0000000001-model")],
+        check)
+
+
+@pytest.mark.parametrize("case", [_keys, _registry, _experiments, _snapshots],
+                         ids=["keys", "registry", "experiments", "snapshots"])
 def test_each_store_is_unavailable_while_the_server_is_stopped_and_works_after(
         own_postgres_server: PostgresServer, case: Callable[[], StoreCase]) -> None:
     chosen = case()
@@ -342,8 +370,9 @@ def test_every_store_shares_one_database(postgres_url: str) -> None:
     from freshrec.log.postgres import PostgresEventLog
 
     opened = [PostgresEventLog(postgres_url), PostgresCatalogStore(postgres_url)]
-    opened += [case().open(postgres_url) for case in (_keys, _registry, _experiments)]
-    for case, store in zip((_keys, _registry, _experiments), opened[2:], strict=True):
+    cases = (_keys, _registry, _experiments, _snapshots)
+    opened += [case().open(postgres_url) for case in cases]
+    for case, store in zip(cases, opened[2:], strict=True):
         case().seed(store)
     opened[1].upsert_users([User(id="u1")])
     assert opened[1].get_user("u1") == User(id="u1")

@@ -187,3 +187,203 @@ class TestLocalSnapshotStore(SnapshotStoreContract):
 def tmp_payload(store: SnapshotStore, info: SnapshotInfo) -> Path:
     assert isinstance(store, LocalSnapshotStore)
     return store.directory / f"{info.id}.snap"
+
+
+class TestPostgresSnapshotStore(SnapshotStoreContract):
+    """On a private server (tests/_postgres.py), a new database per test."""
+
+    @pytest.fixture(autouse=True)
+    def _database(self, postgres_url: str) -> None:
+        self.url = postgres_url
+
+    def make_store(self, tmp_path: Path) -> SnapshotStore:
+        from freshrec.registry.postgres_snapshots import PostgresSnapshotStore
+
+        return PostgresSnapshotStore(self.url, namespace="state")
+
+    def flip_a_byte(self, store: SnapshotStore, info: SnapshotInfo) -> None:
+        self._sql("UPDATE snapshot_chunks SET data = set_byte(data, 0, get_byte(data, 0) # 1) "
+                  "WHERE snapshot = (SELECT key FROM snapshots WHERE id = %s) AND n = 0",
+                  info.id)
+
+    def remove_payload(self, store: SnapshotStore, info: SnapshotInfo) -> None:
+        self._sql("DELETE FROM snapshot_chunks "
+                  "WHERE snapshot = (SELECT key FROM snapshots WHERE id = %s)", info.id)
+
+    def _sql(self, statement: str, *params: object) -> list[tuple[object, ...]]:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            cursor = conn.execute(statement, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def test_payloads_of_several_chunks_round_trip_exactly(self, tmp_path: Path) -> None:
+        from freshrec.registry.postgres_snapshots import PostgresSnapshotStore
+
+        store = PostgresSnapshotStore(self.url, namespace="artifacts", chunk_bytes=1000)
+        payloads = [os.urandom(size) for size in (0, 1, 999, 1000, 1001, 3000, 12_345)]
+        infos = [store.save("model", payload, {"size": len(payload)}) for payload in payloads]
+        assert [store.load(info) for info in infos] == payloads
+        counts = self._sql("SELECT s.size, count(*), max(length(c.data)) FROM snapshots s "
+                           "JOIN snapshot_chunks c ON c.snapshot = s.key "
+                           "GROUP BY s.key ORDER BY s.seq")
+        assert counts == [(0, 1, 0), (1, 1, 1), (999, 1, 999), (1000, 1, 1000),
+                          (1001, 2, 1000), (3000, 3, 1000), (12_345, 13, 1000)]
+        store.close()
+
+    def test_a_payload_larger_than_a_default_chunk_round_trips_in_bounded_memory(
+            self, tmp_path: Path) -> None:
+        import tracemalloc
+
+        from freshrec.registry.postgres_snapshots import CHUNK_BYTES, PostgresSnapshotStore
+
+        store = PostgresSnapshotStore(self.url, namespace="artifacts")
+        payload = os.urandom(2 * CHUNK_BYTES + 12_345)
+        tracemalloc.start()
+        try:
+            info = store.save("model", payload, {})
+            _, saving_peak = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            loaded = store.load(info)
+            _, loading_peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert loaded == payload
+        # No copy of the payload while saving; one (the result) while loading, plus chunks.
+        assert saving_peak < 2 * CHUNK_BYTES, saving_peak
+        assert loading_peak < len(payload) + 2 * CHUNK_BYTES, loading_peak
+        store.close()
+
+    def test_a_corrupted_chunk_in_the_middle_is_refused(self, tmp_path: Path) -> None:
+        from freshrec.registry.postgres_snapshots import PostgresSnapshotStore
+
+        store = PostgresSnapshotStore(self.url, namespace="state", chunk_bytes=100)
+        info = store.save("engine", bytes(1000), {})
+        self._sql("UPDATE snapshot_chunks SET data = set_byte(data, 50, 7) WHERE n = 5")
+        with pytest.raises(CorruptSnapshot, match=f"snapshot {info.id} is corrupt"):
+            store.load(info)
+        self._sql("DELETE FROM snapshot_chunks WHERE n = 9")
+        with pytest.raises(CorruptSnapshot, match="missing chunks: 9 of its 10"):
+            store.load(info)
+        store.close()
+
+    def test_every_chunk_gone_is_a_missing_payload(self, tmp_path: Path) -> None:
+        store = self.make_store(tmp_path)
+        info = store.save("engine", b"model bytes", {})
+        self.remove_payload(store, info)
+        with pytest.raises(CorruptSnapshot, match="missing chunks: 0 of its 1 are stored"):
+            store.load(info)
+
+    def test_two_machines_saving_at_once_get_distinct_ids_in_order(
+            self, tmp_path: Path) -> None:
+        import threading
+
+        from freshrec.registry.postgres_snapshots import PostgresSnapshotStore
+
+        machines = [PostgresSnapshotStore(self.url, namespace="state", chunk_bytes=100)
+                    for _ in range(2)]
+        start = threading.Barrier(2)
+        saved: list[list[SnapshotInfo]] = [[], []]
+        payloads: dict[str, bytes] = {}
+
+        def save_many(machine: int) -> None:
+            start.wait()
+            for n in range(40):
+                payload = f"machine {machine} save {n}".encode() * 20
+                saved[machine].append(machines[machine].save("engine", payload, {}))
+                payloads[saved[machine][-1].id] = payload
+
+        threads = [threading.Thread(target=save_many, args=(m,)) for m in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        listed = machines[0].list()
+        assert [info.id for info in listed] == [f"{n:010d}-engine" for n in range(1, 81)]
+        assert sorted(listed, key=lambda info: info.id) == sorted(
+            saved[0] + saved[1], key=lambda info: info.id)
+        for machine in (0, 1):  # each machine's own saves in its order
+            assert [info.id for info in saved[machine]] == sorted(
+                info.id for info in saved[machine])
+        assert {info.id: machines[1].load(info) for info in listed} == payloads
+        for machine in machines:
+            machine.close()
+
+    def test_namespaces_do_not_see_each_other(self, tmp_path: Path) -> None:
+        from freshrec.registry.postgres_snapshots import PostgresSnapshotStore
+
+        state = PostgresSnapshotStore(self.url, namespace="state")
+        artifacts = PostgresSnapshotStore(self.url, namespace="artifacts")
+        engine = state.save("engine", b"state", {"log_position": 3})
+        model = artifacts.save("engine", b"artifact", {})
+        assert engine.id == model.id == "0000000001-engine"  # a sequence each
+        assert (state.list(), artifacts.list()) == ([engine], [model])
+        assert (state.load(engine), artifacts.load(model)) == (b"state", b"artifact")
+        assert artifacts.prune(keep=0) == 1
+        assert state.latest() == engine and artifacts.latest() is None
+        assert not artifacts.delete(engine.id)
+        with pytest.raises(CorruptSnapshot, match="missing"):
+            artifacts.load(engine)
+        with pytest.raises(ValueError, match="namespace"):
+            PostgresSnapshotStore(self.url, namespace="")
+        state.close()
+        artifacts.close()
+
+    def test_a_new_instance_sees_the_snapshots_and_continues(self, tmp_path: Path) -> None:
+        first = self.make_store(tmp_path)
+        saved = first.save("engine", b"abc", {"log_position": 7, "note": "é"})
+        second = self.make_store(tmp_path)
+        assert second.latest() == saved
+        assert second.load(saved) == b"abc"
+        assert second.save("engine", b"def", {}).id == "0000000002-engine"
+        second.remove_leftovers()
+        assert [info.id for info in first.list()] == ["0000000001-engine",
+                                                      "0000000002-engine"]
+
+    def test_a_save_cut_off_mid_transaction_leaves_no_snapshot(self, tmp_path: Path) -> None:
+        import threading
+        import time
+
+        import psycopg
+
+        from freshrec.registry.postgres_snapshots import (
+            NAMESPACE_LOCK_KEY,
+            PostgresSnapshotStore,
+        )
+
+        store = PostgresSnapshotStore(self.url, namespace="state", chunk_bytes=1000)
+        good = store.save("engine", b"good", {})
+        # Holding the namespace's lock stops the next save after it sent every chunk,
+        # just before its row: the latest point at which it can be cut.
+        holder = psycopg.connect(self.url, autocommit=True)
+        holder.execute(f"SELECT pg_advisory_lock({NAMESPACE_LOCK_KEY})", ("state",))
+        failures: list[BaseException] = []
+
+        def save() -> None:
+            try:
+                store.save("engine", os.urandom(50_000), {})
+            except BaseException as exc:
+                failures.append(exc)
+
+        saver = threading.Thread(target=save)
+        saver.start()
+        deadline = time.monotonic() + 60
+        while not (waiting := self._sql(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND wait_event = 'advisory'")):
+            assert time.monotonic() < deadline, "the save never reached the lock"
+            time.sleep(0.005)
+        [(pid,)] = waiting
+        assert self._sql("SELECT count(*) FROM snapshot_chunks") == [(1,)]  # not committed
+        holder.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        saver.join()
+        holder.close()
+
+        [failure] = failures
+        assert isinstance(failure, StoreUnavailable)
+        assert isinstance(failure.__cause__, psycopg.OperationalError)
+        assert store.list() == [good]
+        assert self._sql("SELECT count(*) FROM snapshot_chunks") == [(1,)]
+        again = store.save("engine", b"again", {})  # a new connection, the next number
+        assert again.id == "0000000002-engine" and store.load(again) == b"again"
+        store.close()

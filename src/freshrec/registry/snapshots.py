@@ -107,7 +107,8 @@ starting with a letter or digit
     return name
 
 
-def _log_position(metadata: Mapping[str, Any]) -> int | None:
+def log_position_of(metadata: Mapping[str, Any]) -> int | None:
+    """``metadata["log_position"]``, checked; shared by every backend."""
     position = metadata.get("log_position")
     if position is None:
         return None
@@ -117,19 +118,21 @@ def _log_position(metadata: Mapping[str, Any]) -> int | None:
     return position
 
 
-def _describe(name: str, seq: int, payload: bytes,
-              metadata: Mapping[str, Any] | None) -> SnapshotInfo:
+def describe_new(name: str, seq: int, payload: bytes,
+                 metadata: Mapping[str, Any] | None) -> SnapshotInfo:
+    """The info of a snapshot about to be saved as number ``seq``; refuses bad input."""
     check_name(name)
     # A JSON round trip: refuses what could not be written to disk, and copies.
     plain = json.loads(json.dumps(dict(metadata or {})))
     return SnapshotInfo(
         id=f"{seq:010d}-{name}", name=name, sha256=hashlib.sha256(payload).hexdigest(),
-        size=len(payload), created=time.time(), log_position=_log_position(plain),
+        size=len(payload), created=time.time(), log_position=log_position_of(plain),
         metadata=plain,
     )
 
 
-def _verified(info: SnapshotInfo, payload: bytes) -> bytes:
+def verified(info: SnapshotInfo, payload: bytes) -> bytes:
+    """``payload`` if it has ``info``'s size and sha256; :class:`CorruptSnapshot` otherwise."""
     actual = hashlib.sha256(payload).hexdigest()
     if len(payload) != info.size or actual != info.sha256:
         raise CorruptSnapshot(
@@ -139,7 +142,8 @@ def _verified(info: SnapshotInfo, payload: bytes) -> bytes:
     return payload
 
 
-def _to_prune(snapshots: builtins.list[SnapshotInfo], keep: int) -> builtins.list[SnapshotInfo]:
+def to_prune(snapshots: builtins.list[SnapshotInfo], keep: int) -> builtins.list[SnapshotInfo]:
+    """Of ``snapshots`` (oldest first), all but the newest ``keep`` of each name."""
     if keep < 0:
         raise ValueError(f"keep must be 0 or more, got {keep}")
     by_name: dict[str, builtins.list[SnapshotInfo]] = {}
@@ -160,7 +164,7 @@ class MemorySnapshotStore:
     def save(self, name: str, payload: bytes,
              metadata: Mapping[str, Any] | None = None) -> SnapshotInfo:
         with self._lock:
-            info = _describe(name, self._seq + 1, payload, metadata)
+            info = describe_new(name, self._seq + 1, payload, metadata)
             self._seq += 1
             self._infos[info.id] = info
             self._payloads[info.id] = bytes(payload)
@@ -175,7 +179,7 @@ class MemorySnapshotStore:
             payload = self._payloads.get(info.id)
         if payload is None:
             raise CorruptSnapshot(f"snapshot {info.id} is missing")
-        return _verified(info, payload)
+        return verified(info, payload)
 
     def list(self, name: str | None = None) -> builtins.list[SnapshotInfo]:
         with self._lock:
@@ -183,7 +187,7 @@ class MemorySnapshotStore:
                     if name is None or info.name == name]
 
     def prune(self, keep: int) -> int:
-        doomed = _to_prune(self.list(), keep)
+        doomed = to_prune(self.list(), keep)
         with self._lock:
             for info in doomed:
                 self._infos.pop(info.id, None)
@@ -221,7 +225,7 @@ class LocalSnapshotStore:
     def save(self, name: str, payload: bytes,
              metadata: Mapping[str, Any] | None = None) -> SnapshotInfo:
         with self._lock:
-            info = _describe(name, self._next_seq(), payload, metadata)
+            info = describe_new(name, self._next_seq(), payload, metadata)
             sidecar = json.dumps({"format": FORMAT_VERSION, **_as_dict(info)}, indent=1)
             try:
                 _write_atomic(self._payload_path(info.id), payload)
@@ -244,7 +248,7 @@ class LocalSnapshotStore:
             raise CorruptSnapshot(f"snapshot {info.id} is missing its file {path}") from None
         except OSError as exc:
             raise StoreUnavailable(f"cannot read snapshot {info.id}: {exc}") from exc
-        return _verified(info, payload)
+        return verified(info, payload)
 
     def list(self, name: str | None = None) -> builtins.list[SnapshotInfo]:
         snapshots = []
@@ -262,7 +266,7 @@ class LocalSnapshotStore:
 
     def prune(self, keep: int) -> int:
         with self._lock:
-            doomed = _to_prune(self.list(), keep)
+            doomed = to_prune(self.list(), keep)
             try:
                 for info in doomed:
                     # Sidecar first: the snapshot stops existing before its bytes go.
