@@ -51,7 +51,7 @@ class KeyMirror:
                  max_stale_s: float = MAX_STALE_S) -> None:
         self._store = store
         self._refresh_s = refresh_s
-        self._max_stale_s = max_stale_s
+        self.max_stale_s = max_stale_s
         try:  # the first read fails loudly: there is no copy to fall back on
             self._copy = store.hashes()
         except BaseException:
@@ -70,7 +70,7 @@ class KeyMirror:
         if digest is None:
             return None
         age = time.monotonic() - self._read_at
-        if age > self._max_stale_s:
+        if age > self.max_stale_s:
             raise StoreUnavailable(f"the keys could not be read for {age:.0f}s")
         # Replaced whole, never changed in place. Looked up by the hash, as the stores'
         # indexes do: its timing tells at most something of a hash (security/keys.py).
