@@ -210,6 +210,11 @@ def test_a_bad_or_unreachable_database_url_refuses_to_start_in_one_line(
     # The unreachable server is named, without its credentials.
     server = Server(tmp_path, {"FRESHREC_DATABASE_URL": unreachable})
     assert "127.0.0.1" in refused(server)[1]
+    # The keys commands likewise.
+    done = keys_cli(unreachable, "list")
+    assert done.returncode == 1 and done.stderr.startswith("error: "), done.stderr
+    assert "127.0.0.1" in done.stderr and PASSWORD not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
 
 
 def test_a_data_dir_is_served_with_one_kind_of_event_log(tmp_path: Path,
