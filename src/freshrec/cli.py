@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from freshrec.security.keys import KeyStore
 
 app = typer.Typer(help="freshrec: a recommender that learns from every event.",
                   no_args_is_help=True)
@@ -91,13 +94,14 @@ def serve(
         help="Serving processes on the port, each a full replica (0: one per CPU).",
         envvar="FRESHREC_WORKERS", min=0, max=64)] = 0,
     database_url: Annotated[str | None, typer.Option(
-        help="postgresql://user:password@host/db: keep the event log and the catalog in "
-             "this PostgreSQL database (the rest stays in DATA_DIR). With a password, "
+        help="postgresql://user:password@host/db: keep the event log, the catalog, the "
+             "keys, the model registry and the experiments in this PostgreSQL database "
+             "(only snapshots and model artifacts stay in DATA_DIR). With a password, "
              "prefer the environment variable: any user can see arguments in ps.",
         envvar="FRESHREC_DATABASE_URL")] = None,
 ) -> None:
     """Run the HTTP service with embedded storage (SQLite and local files) in DATA_DIR,
-    or with the event log and the catalog in PostgreSQL (--database-url)."""
+    or with every table store in PostgreSQL (--database-url)."""
     from freshrec.errors import StoreUnavailable
     from freshrec.service.data_lock import DataDirLocked
     from freshrec.service.server import default_workers, run_server
@@ -110,17 +114,33 @@ def serve(
         raise typer.Exit(code=1) from None
 
 
+DatabaseUrl = Annotated[str | None, typer.Option(
+    help="The server's PostgreSQL database (postgresql://...), where its keys are; "
+         "prefer the environment variable with a password.",
+    envvar="FRESHREC_DATABASE_URL")]
+
+
+def _key_store(data_dir: Path, database_url: str | None) -> KeyStore:
+    """The key store the server verifies keys in; a refusal in one line, no traceback."""
+    from freshrec.errors import StoreUnavailable
+    from freshrec.service.placement import open_key_store
+
+    try:
+        return open_key_store(data_dir, database_url or None)
+    except StoreUnavailable as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from None
+
+
 @keys_app.command("create")
 def keys_create(
     scope: Annotated[list[str], typer.Option(help="ingest, read or admin (repeatable).")],
     name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
     data_dir: DataDir = Path("freshrec-data"),
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Create a key; it is printed once and only its hash is stored."""
-    from freshrec.security.keys import SQLiteKeyStore
-
-    data_dir.mkdir(parents=True, exist_ok=True)
-    store = SQLiteKeyStore(data_dir / "keys.sqlite")
+    store = _key_store(data_dir, database_url)
     try:
         key = store.create(scope, name=name)
     except ValueError as error:
@@ -132,29 +152,31 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(data_dir: DataDir = Path("freshrec-data")) -> None:
+def keys_list(data_dir: DataDir = Path("freshrec-data"),
+              database_url: DatabaseUrl = None) -> None:
     """List keys (id, name, prefix, scopes); keys themselves are never shown again."""
     from rich.console import Console
     from rich.table import Table
 
-    from freshrec.security.keys import SQLiteKeyStore
-
-    store = SQLiteKeyStore(data_dir / "keys.sqlite")
+    store = _key_store(data_dir, database_url)
     table = Table("id", "name", "prefix", "scopes")
-    for info in store.list():
-        table.add_row(info.id, info.name, info.prefix, ", ".join(sorted(info.scopes)))
-    store.close()
+    try:
+        for info in store.list():
+            table.add_row(info.id, info.name, info.prefix, ", ".join(sorted(info.scopes)))
+    finally:
+        store.close()
     Console().print(table)
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: str, data_dir: DataDir = Path("freshrec-data")) -> None:
+def keys_revoke(key_id: str, data_dir: DataDir = Path("freshrec-data"),
+                database_url: DatabaseUrl = None) -> None:
     """Revoke a key by its id."""
-    from freshrec.security.keys import SQLiteKeyStore
-
-    store = SQLiteKeyStore(data_dir / "keys.sqlite")
-    found = store.revoke(key_id)
-    store.close()
+    store = _key_store(data_dir, database_url)
+    try:
+        found = store.revoke(key_id)
+    finally:
+        store.close()
     if not found:
         typer.echo(f"error: no key with id {key_id!r}", err=True)
         raise typer.Exit(code=1)

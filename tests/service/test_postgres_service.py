@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import msgspec
 
 from _postgres import PostgresServer, free_port
 from freshrec.data.synthetic import generate_shop
 from freshrec.records import Event
 
-from ._server import Server, ingest, recommended, wait_for
-from .test_lifecycle import TRAINING_TIMEOUT_S, models, post
+from ._server import CLI, Server, ingest, recommended, wait_for
+from .test_lifecycle import BAD, QUIET, TRAINING_TIMEOUT_S, finished, models, post
 from .test_recovery import ITEMS, events, latest_sidecar, load_history, observe
 
 # Trust authentication ignores it; it is there to be looked for in the logs.
@@ -88,7 +91,8 @@ def test_ingested_events_and_items_are_in_postgres_and_a_restart_answers_the_sam
         assert ingest(admin, events(0)) == {"accepted": 0, "duplicates": 32, "rejected": []}
     assert len(stored_events(postgres_url)) == len(logged)
     logs = server.logs()
-    assert "event log and catalog in PostgreSQL at 127.0.0.1:" in logs
+    assert "event log, catalog, keys, models registry and experiments in PostgreSQL at " \
+        "127.0.0.1:" in logs
     assert PASSWORD not in logs
 
 
@@ -206,6 +210,11 @@ def test_a_bad_or_unreachable_database_url_refuses_to_start_in_one_line(
     # The unreachable server is named, without its credentials.
     server = Server(tmp_path, {"FRESHREC_DATABASE_URL": unreachable})
     assert "127.0.0.1" in refused(server)[1]
+    # The keys commands likewise.
+    done = keys_cli(unreachable, "list")
+    assert done.returncode == 1 and done.stderr.startswith("error: "), done.stderr
+    assert "127.0.0.1" in done.stderr and PASSWORD not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
 
 
 def test_a_data_dir_is_served_with_one_kind_of_event_log(tmp_path: Path,
@@ -227,12 +236,137 @@ def test_a_data_dir_is_served_with_one_kind_of_event_log(tmp_path: Path,
     assert code == 1 and "--database-url" in stderr, stderr
 
 
-def test_keys_commands_keep_the_embedded_key_store_beside_a_database(
+def keys_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``freshrec keys <args> --database-url URL``: the option, not the environment, and
+    no data directory: the keys are in the database."""
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("FRESHREC_DATABASE_URL", "FRESHREC_DATA_DIR")}
+    return subprocess.run([*CLI, "keys", *args, "--database-url", url], capture_output=True,
+                          text=True, env=env, timeout=60, cwd=tempfile.gettempdir())
+
+
+def key_id_of(url: str, key: str) -> str:
+    listed = keys_cli(url, "list")
+    assert listed.returncode == 0, listed.stderr
+    (line,) = [row for row in listed.stdout.splitlines() if key[:12] in row]
+    return line.split()[1]
+
+
+def test_keys_from_the_cli_are_in_postgres_and_both_workers_see_a_revocation(
+        tmp_path: Path, postgres_url: str) -> None:
+    from freshrec.security.postgres_keys import PostgresKeyStore
+
+    # Two workers start at once, each ensuring FRESHREC_ADMIN_KEY in the same table.
+    server = Server(tmp_path, database_env(postgres_url, **NO_TRAINING), workers=2)
+    server.start()
+    try:
+        server.wait_workers()
+        made = keys_cli(postgres_url, "create", "--scope", "read", "--name", "shop")
+        assert made.returncode == 0, made.stderr
+        key = made.stdout.strip()
+        for index in range(2):
+            # Each worker checks keys against its copy, read again every second.
+            with server.worker(index, key) as reader:
+                wait_for(lambda: reader.get("/v1/trending").status_code == 200,
+                         message=f"worker {index} accepting the new key")
+            with server.worker(index) as admin:  # the admin key, on either worker
+                assert admin.get("/v1/monitoring").status_code == 200, index
+        stored = PostgresKeyStore(postgres_url)
+        try:
+            names = sorted(info.name for info in stored.list())
+            assert stored.verify(key) is not None
+        finally:
+            stored.close()
+        assert names == ["FRESHREC_ADMIN_KEY", "shop"]  # one admin row for two workers
+
+        revoked = keys_cli(postgres_url, "revoke", key_id_of(postgres_url, key))
+        assert revoked.returncode == 0, revoked.stderr
+        for index in range(2):
+            with server.worker(index, key) as reader:
+                wait_for(lambda: reader.get("/v1/trending").status_code == 401,
+                         message=f"worker {index} refusing the revoked key")
+    finally:
+        assert server.stop() == 0
+    assert not list(server.data_dir.glob("keys.sqlite*"))
+    # Without the URL the CLI refuses this data directory: a key in a file beside the
+    # database would never be seen by the server.
+    alone = subprocess.run(
+        [*CLI, "keys", "create", "--scope", "read", "--data-dir", str(server.data_dir)],
+        capture_output=True, text=True, timeout=60,
+        env={n: v for n, v in os.environ.items() if n != "FRESHREC_DATABASE_URL"})
+    assert alone.returncode == 1 and "--database-url" in alone.stderr, alone.stderr
+    assert "Traceback" not in alone.stderr
+    assert not list(server.data_dir.glob("keys.sqlite*"))
+
+
+def test_the_registry_and_experiments_are_in_postgres_and_survive_a_restart(
         fresh_server: Callable[..., Server], postgres_url: str) -> None:
-    server = fresh_server(database_env(postgres_url, **NO_TRAINING))
-    key = server.create_key("read")
-    with server.client(key) as reader:
-        assert reader.get("/v1/trending").status_code == 200
-    listed = server.cli("keys", "list")
-    assert listed.returncode == 0 and "read" in listed.stdout
-    assert (server.data_dir / "keys.sqlite").exists()
+    from freshrec.experiments.postgres import PostgresExperimentStore
+    from freshrec.registry.postgres import PostgresModelRegistry
+
+    server = fresh_server(database_env(postgres_url, **{
+        **QUIET, "FRESHREC_MIN_TRAIN_EVENTS": "300"}))
+    shop = generate_shop(n_users=60, n_items=50, n_events=400, seed=12)
+    with server.client() as admin:
+        post(admin, "/v1/items", {"items": [msgspec.to_builtins(i) for i in shop.items]})
+        post(admin, "/v1/events", {"events": [msgspec.to_builtins(e) for e in shop.events]})
+        wait_for(lambda: models(admin).get("m0001", {}).get("status") == "champion",
+                 timeout=TRAINING_TIMEOUT_S, message="the first champion")
+        # A candidate the gate refuses, then promoted by hand: the champion a restart
+        # must serve is the registry's, not the gate's nor the newest snapshot's.
+        version = post(admin, "/v1/models/train", {"params": BAD}).json()["version"]
+        done = wait_for(lambda: finished(admin, version), timeout=TRAINING_TIMEOUT_S,
+                        message="the candidate's gate")
+        assert done["status"] == "refused"
+        assert post(admin, f"/v1/models/{version}/promote", {}).json()["status"] == "champion"
+        started = post(admin, "/v1/experiments", {
+            "name": "pg", "metric": "ctr", "alpha": 0.05,
+            "arms": [{"name": "control"}, {"name": "weak",
+                                            "settings": {"sources": ["popularity"]}}]}).json()
+
+    registry = PostgresModelRegistry(postgres_url)
+    try:
+        champion = registry.champion()
+        statuses = {v.id: v.status for v in registry.list(limit=10)}
+    finally:
+        registry.close()
+    assert champion is not None and champion.id == version
+    assert statuses == {"m0001": "retired", version: "champion"}
+    experiments = PostgresExperimentStore(postgres_url)
+    try:
+        running = [e.id for e in experiments.find(status="running")]
+    finally:
+        experiments.close()
+    assert running == [started["id"]]
+    # Only the snapshots and the artifact files are in the data directory.
+    for name in ("keys", "registry", "experiments", "events", "catalog"):
+        assert not list(server.data_dir.glob(f"{name}.sqlite*")), name
+    assert list((server.data_dir / "models").iterdir())
+
+    assert server.stop() in (0, -signal.SIGTERM)
+    server.start()
+    with server.client() as admin:
+        assert admin.get("/v1/models").json()["serving"] == version
+        assert recommended_model(admin, shop.events[0].user) == version
+        again = admin.get(f"/v1/experiments/{started['id']}").json()
+        assert again["status"] == "running" and again["id"] == started["id"]
+    logs = server.logs()
+    assert "keys, models registry and experiments in PostgreSQL at 127.0.0.1:" in logs
+    assert PASSWORD not in logs
+
+
+def recommended_model(client: httpx.Client, user: str) -> str:
+    answer = client.get(f"/v1/users/{user}/recommendations")
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["model"])
+
+
+def test_a_data_dir_with_embedded_keys_or_models_is_refused_with_a_database(
+        tmp_path: Path, postgres_url: str) -> None:
+    for name in ("keys.sqlite", "registry.sqlite", "experiments.sqlite"):
+        server = Server(tmp_path / name, database_env(postgres_url, **NO_TRAINING))
+        server.root.mkdir()
+        server.data_dir.mkdir()
+        (server.data_dir / name).touch()  # as a server before this change left them
+        code, stderr = refused(server)
+        assert code == 1 and name in stderr and "--data-dir" in stderr, stderr

@@ -76,6 +76,12 @@ class PostgresKeyStore:
             return None
         return _info(rows[0][1:])
 
+    def hashes(self) -> dict[str, KeyInfo]:
+        """Every key's hash and what verifying it tells: what a
+        :class:`~freshrec.security.key_mirror.KeyMirror` copies."""
+        rows = self._db.fetch(f"SELECT hash, {_COLUMNS} FROM api_keys")
+        return {row[0]: _info(row[1:]) for row in rows}
+
     def list(self) -> builtins.list[KeyInfo]:
         rows = self._db.fetch(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created, id")
         return [_info(row) for row in rows]

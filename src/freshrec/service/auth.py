@@ -17,7 +17,10 @@ def require(scope: str) -> Callable[[Request], Awaitable[KeyInfo]]:
 
     Async, so checking a key costs no thread hand-off; the key store answers from an
     indexed lookup in microseconds, and asking it every time means a revoked key is
-    refused at once, even when another process (the CLI) revoked it.
+    refused at once, even when another process (the CLI) revoked it. With the keys in
+    PostgreSQL the store answers from this process's copy of them
+    (:class:`~freshrec.security.key_mirror.KeyMirror`), never a round trip on the event
+    loop, and another process's revocation takes effect within about a second.
     """
 
     async def check(request: Request) -> KeyInfo:

@@ -85,7 +85,8 @@ def experiments_router(runtime: Runtime) -> APIRouter:
     async def show(experiment_id: ExperimentId) -> dict[str, Any]:
         """One experiment: per-arm metrics with confidence sequences, the sequential test."""
         experiment = await call(service.get, experiment_id, "ab")
-        return report(store, experiment)
+        # Off the event loop: with the store in PostgreSQL these are round trips.
+        return await run_in_threadpool(report, store, experiment)
 
     @router.post("/v1/experiments/{experiment_id}/stop", dependencies=admin,
                  responses=errors(*WITH_PATH_ID, *WITH_BODY, 409))

@@ -16,11 +16,11 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -57,6 +57,7 @@ from freshrec.registry.models import (
     load_artifact,
 )
 from freshrec.registry.snapshots import LocalSnapshotStore, MemorySnapshotStore, SnapshotStore
+from freshrec.security.key_mirror import KeyMirror
 from freshrec.security.keys import KeyStore, SQLiteKeyStore
 from freshrec.service.cluster import Cluster
 from freshrec.service.experiments import ExperimentService
@@ -79,6 +80,7 @@ REPLAY_PAGE = 4096
 SNAPSHOT_RETRY_S = 30.0
 """After a failed snapshot (a full disk), wait this long before the next try: each try
 pauses ingest for the copy and writes a large file that fails again."""
+_Store = TypeVar("_Store")
 
 
 @dataclass
@@ -96,7 +98,8 @@ class Stores:
         default_factory=lambda: SQLiteExperimentStore(":memory:"))
     """A/B experiments and shadow models, and their outcomes."""
     database_url: str | None = None
-    """Set for scaled stores: where a training process opens the log and the catalog."""
+    """Set for scaled stores: where a training process opens the log and the catalog
+    (it reads the champion's artifact from ``data_dir``, never the registry)."""
 
     @classmethod
     def embedded(cls, data_dir: Path) -> Stores:
@@ -115,30 +118,45 @@ class Stores:
 
     @classmethod
     def scaled(cls, data_dir: Path, database_url: str) -> Stores:
-        """The event log and the catalog in the PostgreSQL database at ``database_url``;
-        keys, the model registry, snapshots, artifacts and experiments as embedded."""
+        """Every table store (the event log, the catalog, the keys, the model registry
+        and the experiments) in the PostgreSQL database at ``database_url``; only the
+        snapshots and the models' artifact files stay under ``data_dir``."""
         try:
             from freshrec.catalog.postgres import PostgresCatalogStore
+            from freshrec.experiments.postgres import PostgresExperimentStore
             from freshrec.log.postgres import PostgresEventLog
+            from freshrec.registry.postgres import PostgresModelRegistry
+            from freshrec.security.postgres_keys import PostgresKeyStore
         except ImportError as error:  # psycopg is the optional "postgres" extra
             raise StoreUnavailable(f"a PostgreSQL database needs psycopg ({error}); "
                                    "pip install 'freshrec[postgres]'") from None
-        events = PostgresEventLog(database_url)  # first: a bad URL fails before any file
-        try:
-            catalog = PostgresCatalogStore(database_url)
+        opened: list[Any] = []  # to close again if a later one fails
+
+        def open_(kind: Callable[[str], _Store]) -> _Store:
+            store = kind(database_url)
+            opened.append(store)
+            return store
+
+        try:  # the database first: a bad URL fails before any file is made
+            events = open_(PostgresEventLog)
+            catalog = open_(PostgresCatalogStore)
+            # Checked from a copy: no database round trip on the event loop per request.
+            keys = open_(lambda url: KeyMirror(PostgresKeyStore(url)))
+            registry, experiments = open_(PostgresModelRegistry), open_(PostgresExperimentStore)
         except BaseException:
-            events.close()
+            for store in opened:
+                store.close()
             raise
         data_dir.mkdir(parents=True, exist_ok=True)
         return cls(
             events=GroupCommitLog(events),
             catalog=catalog,
-            keys=SQLiteKeyStore(data_dir / "keys.sqlite"),
+            keys=keys,
             snapshots=LocalSnapshotStore(data_dir / "snapshots"),
-            registry=SQLiteModelRegistry(data_dir / "registry.sqlite"),
+            registry=registry,
             artifacts=LocalSnapshotStore(data_dir / "models"),
             data_dir=data_dir,
-            experiments=SQLiteExperimentStore(data_dir / "experiments.sqlite"),
+            experiments=experiments,
             database_url=database_url,
         )
 

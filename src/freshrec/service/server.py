@@ -1,8 +1,9 @@
 """Running the service under uvicorn: one process, or N workers.
 
 The stores are chosen here (:func:`open_stores`), once per serving process: all
-embedded under the data directory, or with ``--database-url`` the event log and the
-catalog in PostgreSQL and the rest still embedded.
+embedded under the data directory, or with ``--database-url`` every table store (the
+event log, the catalog, the keys, the model registry, the experiments) in PostgreSQL
+and only the snapshots and the models' artifact files under the data directory.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import uvicorn
 from threadpoolctl import threadpool_limits
 
 from freshrec._sqlite import check_integrity
-from freshrec.errors import StoreUnavailable
 from freshrec.service.app import create_app
 from freshrec.service.data_lock import DataDirLock
+from freshrec.service.placement import DATABASE_MARK, check_placement
 from freshrec.service.runtime import Runtime, Stores
 from freshrec.service.settings import Settings
 
@@ -27,32 +28,33 @@ log = logging.getLogger("freshrec")
 DATABASE_URL_ENV = "FRESHREC_DATABASE_URL"
 """How the supervisor hands the URL to its workers: an argument would show the
 password to anyone running ``ps``."""
-DATABASE_MARK = "database.txt"
-"""In a data directory whose event log is in PostgreSQL: its snapshots and models index
-that log's positions, so it must not be served with an embedded log, nor the reverse."""
 
 
 def open_stores(data_dir: Path, database_url: str | None) -> Stores:
     """The stores of one serving process: embedded, or scaled with ``database_url``.
 
     Refuses (StoreUnavailable) a data directory that was used with the other kind of
-    event log, and a database it cannot reach.
+    stores (:func:`~freshrec.service.placement.check_placement`), and a database it
+    cannot reach.
     """
-    mark = data_dir / DATABASE_MARK
+    check_placement(data_dir, database_url)
     if not database_url:
-        if mark.exists():
-            raise StoreUnavailable(f"{data_dir} was served with the event log in PostgreSQL "
-                                   f"({mark.read_text().strip()}): give --database-url")
         return Stores.embedded(data_dir)
-    if (data_dir / "events.sqlite").exists():
-        raise StoreUnavailable(f"{data_dir} holds an embedded event log, which its snapshots "
-                               "index: use another --data-dir with --database-url")
     stores = Stores.scaled(data_dir, database_url)
     from freshrec._postgres import describe  # psycopg is there: the stores opened
 
+    mark = data_dir / DATABASE_MARK
     if not mark.exists():
         mark.write_text(f"{describe(database_url)}\n")
     return stores
+
+
+def where_stores_are(database_url: str) -> str:
+    """The log line saying where the stores of a scaled server are (no password)."""
+    from freshrec._postgres import describe
+
+    return (f"event log, catalog, keys, models registry and experiments in PostgreSQL at "
+            f"{describe(database_url)}; snapshots and model artifacts in the data directory")
 
 
 def build_app(settings: Settings):  # type: ignore[no-untyped-def]
@@ -125,8 +127,6 @@ def _serve(data_dir: Path, host: str, port: int, log_level: str,
     configure_process(log_level)
     stores = open_stores(data_dir, database_url)
     if stores.database_url:
-        from freshrec._postgres import describe
-
-        log.info("event log and catalog in PostgreSQL at %s", describe(stores.database_url))
+        log.info("%s", where_stores_are(stores.database_url))
     app = create_app(Runtime(settings, stores))
     uvicorn.Server(uvicorn_config(app, log_level, host=host, port=port)).run()

@@ -28,7 +28,7 @@ from pathlib import Path
 from freshrec.service.cluster import POSITIONS_FILE, run_dir
 from freshrec.service.data_lock import DataDirLock
 from freshrec.service.positions import MAX_WORKERS, SharedPositions
-from freshrec.service.server import DATABASE_URL_ENV, open_stores
+from freshrec.service.server import DATABASE_URL_ENV, open_stores, where_stores_are
 from freshrec.service.worker import TOKEN_ENV
 
 log = logging.getLogger("freshrec")
@@ -72,9 +72,7 @@ class Supervisor:
         log.info("freshrec serving on http://%s:%d with %d workers (pid %d)",
                  self.host, self.port, self.count, os.getpid())
         if self.database_url:
-            from freshrec._postgres import describe
-
-            log.info("event log and catalog in PostgreSQL at %s", describe(self.database_url))
+            log.info("%s", where_stores_are(self.database_url))
         try:
             for index in range(self.count):
                 self._start(index, listener)

@@ -164,8 +164,11 @@ def internal_router(runtime: Any, local_metrics: Any) -> APIRouter:
 
     @router.post("/experiments")
     async def experiments() -> dict[str, int]:
-        await run_in_threadpool(runtime.experiments.refresh)
-        return {"running": len(runtime.stores.experiments.find(status="running"))}
+        def refresh() -> int:  # off the event loop: the store may be a database's
+            runtime.experiments.refresh()
+            return len(runtime.stores.experiments.find(status="running"))
+
+        return {"running": await run_in_threadpool(refresh)}
 
     @router.post("/forget")
     async def forget(body: Forget) -> dict[str, str]:
