@@ -27,7 +27,7 @@ from freshrec.records import Event
 
 from ._server import CLI, Server, ingest, recommended, wait_for
 from .test_lifecycle import BAD, QUIET, TRAINING_TIMEOUT_S, finished, models, post
-from .test_recovery import ITEMS, events, latest_sidecar, load_history, observe
+from .test_recovery import ITEMS, events, load_history, observe
 
 # Trust authentication ignores it; it is there to be looked for in the logs.
 PASSWORD = "not-a-real-secret-4f9c"
@@ -64,13 +64,13 @@ def stored_item_ids(url: str) -> set[str]:
 
 def test_ingested_events_and_items_are_in_postgres_and_a_restart_answers_the_same(
         fresh_server: Callable[..., Server], postgres_url: str) -> None:
-    # A snapshot every 40 events: the restart restores a local snapshot that indexes
-    # the PostgreSQL log, then replays the database's tail after it.
+    # A snapshot every 40 events: the restart restores the snapshot, which is in the
+    # database beside the log it indexes, then replays the log's tail after it.
     server = fresh_server(database_env(postgres_url, FRESHREC_SNAPSHOT_EVERY_EVENTS="40",
                                        **NO_TRAINING))
     with server.client() as admin:
         load_history(admin, rounds=2)
-        wait_for(lambda: latest_sidecar(server), message="a snapshot")
+        wait_for(lambda: latest_snapshot(postgres_url), message="a snapshot")
         ingest(admin, events(2))  # after the snapshot: the tail a restart replays
         before = observe(admin)
     assert before["events"] == 3 * 32
@@ -82,6 +82,7 @@ def test_ingested_events_and_items_are_in_postgres_and_a_restart_answers_the_sam
     # Nothing of the log or the catalog went to the data directory.
     assert not list(server.data_dir.glob("events.sqlite*"))
     assert not list(server.data_dir.glob("catalog.sqlite*"))
+    assert not (server.data_dir / "snapshots").exists()
 
     assert server.stop() in (0, -signal.SIGTERM)
     server.start()
@@ -91,8 +92,8 @@ def test_ingested_events_and_items_are_in_postgres_and_a_restart_answers_the_sam
         assert ingest(admin, events(0)) == {"accepted": 0, "duplicates": 32, "rejected": []}
     assert len(stored_events(postgres_url)) == len(logged)
     logs = server.logs()
-    assert "event log, catalog, keys, models registry and experiments in PostgreSQL at " \
-        "127.0.0.1:" in logs
+    assert "event log, catalog, keys, models registry, experiments, snapshots and model " \
+        "artifacts in PostgreSQL at 127.0.0.1:" in logs
     assert PASSWORD not in logs
 
 
@@ -338,10 +339,11 @@ def test_the_registry_and_experiments_are_in_postgres_and_survive_a_restart(
     finally:
         experiments.close()
     assert running == [started["id"]]
-    # Only the snapshots and the artifact files are in the data directory.
+    # Nothing of the stores is in the data directory: the artifacts are in the database.
     for name in ("keys", "registry", "experiments", "events", "catalog"):
         assert not list(server.data_dir.glob(f"{name}.sqlite*")), name
-    assert list((server.data_dir / "models").iterdir())
+    assert not (server.data_dir / "models").exists()
+    assert {ref.snapshot_id for ref in champion.artifacts} <= artifact_ids(postgres_url)
 
     assert server.stop() in (0, -signal.SIGTERM)
     server.start()
@@ -351,8 +353,28 @@ def test_the_registry_and_experiments_are_in_postgres_and_survive_a_restart(
         again = admin.get(f"/v1/experiments/{started['id']}").json()
         assert again["status"] == "running" and again["id"] == started["id"]
     logs = server.logs()
-    assert "keys, models registry and experiments in PostgreSQL at 127.0.0.1:" in logs
+    assert "experiments, snapshots and model artifacts in PostgreSQL at 127.0.0.1:" in logs
     assert PASSWORD not in logs
+
+
+def latest_snapshot(url: str) -> object | None:
+    from freshrec.registry.postgres_snapshots import STATE_SNAPSHOTS, PostgresSnapshotStore
+
+    store = PostgresSnapshotStore(url, namespace=STATE_SNAPSHOTS)
+    try:
+        return store.latest()
+    finally:
+        store.close()
+
+
+def artifact_ids(url: str) -> set[str]:
+    from freshrec.registry.postgres_snapshots import MODEL_ARTIFACTS, PostgresSnapshotStore
+
+    store = PostgresSnapshotStore(url, namespace=MODEL_ARTIFACTS)
+    try:
+        return {info.id for info in store.list()}
+    finally:
+        store.close()
 
 
 def recommended_model(client: httpx.Client, user: str) -> str:

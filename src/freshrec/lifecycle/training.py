@@ -80,20 +80,27 @@ def run_candidate_job(job: CandidateJob) -> dict[str, Any]:
     root = Path(job.data_dir)
     log: EventLog
     catalog: CatalogStore
+    artifacts: SnapshotStore
     if job.database_url:
         from freshrec.catalog.postgres import PostgresCatalogStore
         from freshrec.log.postgres import PostgresEventLog
+        from freshrec.registry.postgres_snapshots import MODEL_ARTIFACTS, PostgresSnapshotStore
 
         log = PostgresEventLog(job.database_url)
         catalog = PostgresCatalogStore(job.database_url)
+        artifacts = PostgresSnapshotStore(job.database_url, namespace=MODEL_ARTIFACTS)
     else:
         log = SQLiteEventLog(root / "events.sqlite")
         catalog = SQLiteCatalogStore(root / "catalog.sqlite")
+        artifacts = LocalSnapshotStore(root / "models")
     try:
-        return train_candidate(job, log, catalog, LocalSnapshotStore(root / "models"))
+        return train_candidate(job, log, catalog, artifacts)
     finally:
         log.close()
         catalog.close()
+        close = getattr(artifacts, "close", None)
+        if close is not None:
+            close()
 
 
 def train_candidate(job: CandidateJob, log: EventLog, catalog: CatalogStore,

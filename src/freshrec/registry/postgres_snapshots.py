@@ -88,6 +88,12 @@ while a save picks its sequence number."""
 _INFO = "id, name, sha256, size, created, metadata"
 
 
+STATE_SNAPSHOTS = "state"
+"""The namespace of the runtime's snapshots of the model state."""
+MODEL_ARTIFACTS = "models"
+"""The namespace of the model versions' artifacts (written by the training process)."""
+
+
 class PostgresSnapshotStore:
     """A :class:`~freshrec.registry.snapshots.SnapshotStore` in the PostgreSQL database at
     ``url``, under ``namespace``."""

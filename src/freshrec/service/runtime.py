@@ -126,6 +126,11 @@ class Stores:
             from freshrec.experiments.postgres import PostgresExperimentStore
             from freshrec.log.postgres import PostgresEventLog
             from freshrec.registry.postgres import PostgresModelRegistry
+            from freshrec.registry.postgres_snapshots import (
+                MODEL_ARTIFACTS,
+                STATE_SNAPSHOTS,
+                PostgresSnapshotStore,
+            )
             from freshrec.security.postgres_keys import PostgresKeyStore
         except ImportError as error:  # psycopg is the optional "postgres" extra
             raise StoreUnavailable(f"a PostgreSQL database needs psycopg ({error}); "
@@ -143,6 +148,10 @@ class Stores:
             # Checked from a copy: no database round trip on the event loop per request.
             keys = open_(lambda url: KeyMirror(PostgresKeyStore(url)))
             registry, experiments = open_(PostgresModelRegistry), open_(PostgresExperimentStore)
+            # The state's snapshots and the models' artifacts too: a machine keeps nothing
+            # a replica on another machine would need (the data directory holds locks).
+            snapshots = open_(lambda url: PostgresSnapshotStore(url, namespace=STATE_SNAPSHOTS))
+            artifacts = open_(lambda url: PostgresSnapshotStore(url, namespace=MODEL_ARTIFACTS))
         except BaseException:
             for store in opened:
                 store.close()
@@ -152,9 +161,9 @@ class Stores:
             events=GroupCommitLog(events),
             catalog=catalog,
             keys=keys,
-            snapshots=LocalSnapshotStore(data_dir / "snapshots"),
+            snapshots=snapshots,
             registry=registry,
-            artifacts=LocalSnapshotStore(data_dir / "models"),
+            artifacts=artifacts,
             data_dir=data_dir,
             experiments=experiments,
             database_url=database_url,
@@ -163,6 +172,10 @@ class Stores:
     def close(self) -> None:
         for store in (self.events, self.catalog, self.keys, self.registry, self.experiments):
             store.close()
+        for files in (self.snapshots, self.artifacts):  # local files need no closing
+            close = getattr(files, "close", None)
+            if close is not None:
+                close()
 
 
 class Runtime:

@@ -1,9 +1,10 @@
 """Running the service under uvicorn: one process, or N workers.
 
 The stores are chosen here (:func:`open_stores`), once per serving process: all
-embedded under the data directory, or with ``--database-url`` every table store (the
-event log, the catalog, the keys, the model registry, the experiments) in PostgreSQL
-and only the snapshots and the models' artifact files under the data directory.
+embedded under the data directory, or with ``--database-url`` every store (the event
+log, the catalog, the keys, the model registry, the experiments, the state's snapshots
+and the models' artifacts) in PostgreSQL, and under the data directory only what one
+machine's processes share: the serve lock, the leader's lease and the workers' positions.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ def where_stores_are(database_url: str) -> str:
     """The log line saying where the stores of a scaled server are (no password)."""
     from freshrec._postgres import describe
 
-    return (f"event log, catalog, keys, models registry and experiments in PostgreSQL at "
-            f"{describe(database_url)}; snapshots and model artifacts in the data directory")
+    return (f"event log, catalog, keys, models registry, experiments, snapshots and model "
+            f"artifacts in PostgreSQL at {describe(database_url)}")
 
 
 def build_app(settings: Settings):  # type: ignore[no-untyped-def]
