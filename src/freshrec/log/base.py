@@ -190,6 +190,51 @@ def learned(records: Sequence[LogRecord]) -> list[LearnedRecord]:
     return [record for record in records if not isinstance(record, ServedList)]
 
 
+@dataclass
+class NumberedBatch:
+    """A batch given its positions: what each backend writes, in its own SQL."""
+
+    positions: list[int | None]
+    """Per record of the batch: its position, or None for a duplicate event."""
+    events: list[tuple[int, Event]]
+    others: list[tuple[int, LogRecord]]
+    """Impressions, items and served lists, which the log keeps as records."""
+    last: int
+
+
+def number_batch(records: Sequence[LogRecord], last: int, stored_ids: set[str]
+                 ) -> NumberedBatch:
+    """Positions after ``last`` for ``records``, in order; an event whose id is in
+    ``stored_ids`` or earlier in the batch is a duplicate and gets none.
+
+    >>> batch = number_batch([Event(user="u", item="i", type="view", timestamp=0.0, id="a"),
+    ...                       Event(user="u", item="i", type="view", timestamp=0.0, id="a"),
+    ...                       Event(user="u", item="j", type="view", timestamp=0.0, id="b")],
+    ...                      last=7, stored_ids={"b"})
+    >>> batch.positions, batch.last
+    ([8, None, None], 8)
+    """
+    seen = set(stored_ids)
+    positions: list[int | None] = []
+    events: list[tuple[int, Event]] = []
+    others: list[tuple[int, LogRecord]] = []
+    for record in records:
+        if not isinstance(record, Event):
+            last += 1
+            positions.append(last)
+            others.append((last, record))
+            continue
+        if record.id is not None:
+            if record.id in seen:
+                positions.append(None)
+                continue
+            seen.add(record.id)  # later copies in this batch are duplicates
+        last += 1
+        positions.append(last)
+        events.append((last, record))
+    return NumberedBatch(positions, events, others, last)
+
+
 def iterate_pages(
     read: Callable[[int, int], list[tuple[int, Record]]], after: int, batch: int
 ) -> Iterator[tuple[int, Record]]:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 from freshrec._postgres import Connection, PostgresDatabase, bound, columns
 from freshrec.log.base import (
@@ -47,6 +46,7 @@ from freshrec.log.base import (
     QuarantinedRecord,
     QuarantineFilter,
     iterate_pages,
+    number_batch,
     truncate_raw,
     user_marker,
 )
@@ -133,32 +133,20 @@ class PostgresEventLog:
         if not events:
             return AppendResult.of([])
         ids = [event.id for event in events if isinstance(event, Event) and event.id is not None]
-        positions: list[int | None] = []
         with self._db.transaction() as conn:
             last = _one(conn, _LOCK_LAST)
             first = last
             seen = _stored_ids(conn, ids)
-            rows: list[tuple[Any, ...]] = []
-            others: list[tuple[Any, ...]] = []
+            batch = number_batch(events, last, seen)
+            last, positions = batch.last, batch.positions
             now = time.time()
-            for event in events:
-                if not isinstance(event, Event):
-                    last += 1
-                    positions.append(last)
-                    others.append((last, RECORD_KINDS[type(event)],
-                                   None if isinstance(event, Item) else event.user,
-                                   _encode_record(event), now))
-                    continue
-                if event.id is not None:
-                    if event.id in seen:
-                        positions.append(None)
-                        continue
-                    seen.add(event.id)  # later copies in this batch are duplicates
-                last += 1
-                positions.append(last)
-                rows.append((last, event.id, event.user, event.item, event.type,
-                             None if event.value is None else float(event.value),
-                             float(event.timestamp), event.session, event.request_id))
+            rows = [(at, event.id, event.user, event.item, event.type,
+                     None if event.value is None else float(event.value),
+                     float(event.timestamp), event.session, event.request_id)
+                    for at, event in batch.events]
+            others = [(at, RECORD_KINDS[type(record)],
+                       None if isinstance(record, Item) else record.user,
+                       _encode_record(record), now) for at, record in batch.others]
             if rows:
                 conn.execute(_INSERT, columns(rows, 9))
             if others:

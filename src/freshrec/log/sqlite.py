@@ -50,6 +50,7 @@ from freshrec.log.base import (
     QuarantinedRecord,
     QuarantineFilter,
     iterate_pages,
+    number_batch,
     truncate_raw,
     user_marker,
 )
@@ -130,31 +131,20 @@ class SQLiteEventLog:
         if not events:
             return AppendResult.of([])
         ids = [event.id for event in events if isinstance(event, Event) and event.id is not None]
-        positions: list[int | None] = []
         with self._db.transaction() as conn:
             seen = _stored_ids(conn, ids)
             row = conn.execute(_LAST).fetchone()
             first = row is None
             last = 0 if row is None else int(row[0])
-            rows, others = [], []
+            batch = number_batch(events, last, seen)
+            last, positions = batch.last, batch.positions
             now = time.time()
-            for event in events:
-                if not isinstance(event, Event):
-                    last += 1
-                    positions.append(last)
-                    others.append((last, RECORD_KINDS[type(event)],
-                                   None if isinstance(event, Item) else event.user,
-                                   _encode_record(event), now))
-                    continue
-                if event.id is not None:
-                    if event.id in seen:
-                        positions.append(None)
-                        continue
-                    seen.add(event.id)  # later copies in this batch are duplicates
-                last += 1
-                positions.append(last)
-                rows.append((last, event.id, event.user, event.item, event.type,
-                             event.value, event.timestamp, event.session, event.request_id))
+            rows = [(at, event.id, event.user, event.item, event.type, event.value,
+                     event.timestamp, event.session, event.request_id)
+                    for at, event in batch.events]
+            others = [(at, RECORD_KINDS[type(record)],
+                       None if isinstance(record, Item) else record.user,
+                       _encode_record(record), now) for at, record in batch.others]
             if rows:
                 conn.executemany(_INSERT, rows)
             if others:
