@@ -78,6 +78,7 @@ IMPRESSION_PRUNE_EVERY_S = 60.0
 REPLAY_PAGE = 4096
 """Records read and applied at a time when an engine catches up on the log."""
 SNAPSHOT_RETRY_S = 30.0
+TAKE_OVER_RETRY_S = 1.0
 """After a failed snapshot (a full disk), wait this long before the next try: each try
 pauses ingest for the copy and writes a large file that fails again."""
 _Store = TypeVar("_Store")
@@ -273,7 +274,19 @@ class Runtime:
             self._take_over_lifecycle()
         else:
             self.cluster.serving(os.getpid())
-            self.cluster.campaign(elected=self._take_over_lifecycle)
+            self.cluster.campaign(elected=self._take_over_when_stores_answer)
+
+    def _take_over_when_stores_answer(self) -> None:
+        """The lease came because the leader died; the outage that ended it may keep a
+        store down too (a database): lead once the registry answers, retrying, rather
+        than with an unknown champion or a traceback in the campaign's thread."""
+        while not self._stop.is_set():
+            try:
+                self._take_over_lifecycle()
+                return
+            except StoreUnavailable as error:
+                log.error("taking over the lifecycle once the stores answer: %s", error)
+                self._stop.wait(TAKE_OVER_RETRY_S)
 
     def _take_over_lifecycle(self) -> None:
         """Before leading: serve the registry's champion (the previous leader may have
