@@ -94,14 +94,14 @@ def serve(
         help="Serving processes on the port, each a full replica (0: one per CPU).",
         envvar="FRESHREC_WORKERS", min=0, max=64)] = 0,
     database_url: Annotated[str | None, typer.Option(
-        help="postgresql://user:password@host/db: keep the event log, the catalog, the "
-             "keys, the model registry and the experiments in this PostgreSQL database "
-             "(only snapshots and model artifacts stay in DATA_DIR). With a password, "
-             "prefer the environment variable: any user can see arguments in ps.",
+        help="postgresql://user:password@host/db: keep every store (the event log, the "
+             "catalog, the keys, the model registry, the experiments, snapshots and model "
+             "artifacts) in this PostgreSQL database; DATA_DIR keeps only locks. With a "
+             "password, prefer the environment variable: any user can see arguments in ps.",
         envvar="FRESHREC_DATABASE_URL")] = None,
 ) -> None:
     """Run the HTTP service with embedded storage (SQLite and local files) in DATA_DIR,
-    or with every table store in PostgreSQL (--database-url)."""
+    or with every store in PostgreSQL (--database-url)."""
     from freshrec.errors import StoreUnavailable
     from freshrec.service.data_lock import DataDirLocked
     from freshrec.service.server import default_workers, run_server

@@ -69,7 +69,8 @@ class CandidateJob:
     max_holdout_requests: int = 3000
     niceness: int = 10
     database_url: str = ""
-    """Where the log and the catalog are, if not in ``data_dir`` (scaled stores)."""
+    """Where the log, the catalog and the artifacts are, if not in ``data_dir`` (scaled
+    stores)."""
 
 
 def run_candidate_job(job: CandidateJob) -> dict[str, Any]:
@@ -98,9 +99,7 @@ def run_candidate_job(job: CandidateJob) -> dict[str, Any]:
     finally:
         log.close()
         catalog.close()
-        close = getattr(artifacts, "close", None)
-        if close is not None:
-            close()
+        artifacts.close()
 
 
 def train_candidate(job: CandidateJob, log: EventLog, catalog: CatalogStore,

@@ -91,6 +91,10 @@ class SnapshotStore(Protocol):
         """Remove what a writer that died mid-save left behind (it is no snapshot)."""
         ...
 
+    def close(self) -> None:
+        """Release what the store holds (a database connection; files hold nothing)."""
+        ...
+
 
 def check_name(name: str) -> str:
     """Refuse names that are not short file-name-safe words.
@@ -202,6 +206,9 @@ class MemorySnapshotStore:
     def remove_leftovers(self) -> None:
         """Nothing to do: a save in memory cannot be cut half-way."""
 
+    def close(self) -> None:
+        """Nothing to release."""
+
 
 class LocalSnapshotStore:
     """A :class:`SnapshotStore` in a local directory: ``<id>.snap`` plus a ``<id>.json`` sidecar.
@@ -299,6 +306,9 @@ class LocalSnapshotStore:
                 self._remove_leftovers()
             except OSError as exc:
                 raise StoreUnavailable(f"cannot clean {self.directory}: {exc}") from exc
+
+    def close(self) -> None:
+        """Nothing to release: every call opens and closes its files."""
 
     def _remove_leftovers(self) -> None:
         """Temp files and payloads without a sidecar, left by a crash mid-save."""

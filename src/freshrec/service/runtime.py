@@ -78,9 +78,10 @@ IMPRESSION_PRUNE_EVERY_S = 60.0
 REPLAY_PAGE = 4096
 """Records read and applied at a time when an engine catches up on the log."""
 SNAPSHOT_RETRY_S = 30.0
-TAKE_OVER_RETRY_S = 1.0
 """After a failed snapshot (a full disk), wait this long before the next try: each try
 pauses ingest for the copy and writes a large file that fails again."""
+TAKE_OVER_RETRY_S = 1.0
+"""A worker given the lease while a store is down tries to take over this often."""
 _Store = TypeVar("_Store")
 
 
@@ -99,8 +100,8 @@ class Stores:
         default_factory=lambda: SQLiteExperimentStore(":memory:"))
     """A/B experiments and shadow models, and their outcomes."""
     database_url: str | None = None
-    """Set for scaled stores: where a training process opens the log and the catalog
-    (it reads the champion's artifact from ``data_dir``, never the registry)."""
+    """Set for scaled stores: where a training process opens the log, the catalog and
+    the artifacts (it never reads the registry: its job names the champion's artifact)."""
 
     @classmethod
     def embedded(cls, data_dir: Path) -> Stores:
@@ -119,9 +120,9 @@ class Stores:
 
     @classmethod
     def scaled(cls, data_dir: Path, database_url: str) -> Stores:
-        """Every table store (the event log, the catalog, the keys, the model registry
-        and the experiments) in the PostgreSQL database at ``database_url``; only the
-        snapshots and the models' artifact files stay under ``data_dir``."""
+        """Every store (the event log, the catalog, the keys, the model registry, the
+        experiments, the state's snapshots and the models' artifacts) in the PostgreSQL
+        database at ``database_url``; ``data_dir`` keeps one machine's locks."""
         try:
             from freshrec.catalog.postgres import PostgresCatalogStore
             from freshrec.experiments.postgres import PostgresExperimentStore
@@ -171,12 +172,9 @@ class Stores:
         )
 
     def close(self) -> None:
-        for store in (self.events, self.catalog, self.keys, self.registry, self.experiments):
+        for store in (self.events, self.catalog, self.keys, self.registry, self.experiments,
+                      self.snapshots, self.artifacts):
             store.close()
-        for files in (self.snapshots, self.artifacts):  # local files need no closing
-            close = getattr(files, "close", None)
-            if close is not None:
-                close()
 
 
 class Runtime:
